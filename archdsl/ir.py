@@ -1,0 +1,85 @@
+"""The intermediate representation: a resolved network with every tensor shape inferred.
+
+The networks archdsl describes are series-parallel graphs (sequences, concatenations of branches,
+residual sums), so the IR is a tree of those three structures over typed layer nodes. Each node
+knows its input and output shapes (channels, height, width; one number after flattening), where
+in the spec it comes from, and its dotted path, which is also the name of its torch module.
+No torch here: the back ends (torch builder, cost counter, diagram renderer) walk this tree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import Loc
+from .layers import KINDS
+from .layers.base import Fields, LayerKind, Shape
+
+
+@dataclass
+class Node:
+    name: str  # the module's attribute name in its parent
+    path: str  # dotted path from the root: "ir_a.3.branch1.1"
+    loc: Loc
+    in_shape: Shape
+    out_shape: Shape
+    block: str | None = None  # set when this node is the body of a call of that block
+    args: dict[str, Any] = field(default_factory=dict)  # the call's arguments, resolved
+
+    def children(self) -> list[Node]:
+        return []
+
+    def walk(self) -> Iterator[Node]:
+        """This node and all below it, depth first, in spec order."""
+        yield self
+        for child in self.children():
+            yield from child.walk()
+
+    def layers(self) -> Iterator[Layer]:
+        for node in self.walk():
+            if isinstance(node, Layer):
+                yield node
+
+
+@dataclass
+class Layer(Node):
+    kind: str = ""
+    fields: Fields | None = None
+
+    @property
+    def kind_def(self) -> LayerKind:
+        return KINDS[self.kind]
+
+    @property
+    def label(self) -> str:
+        return self.kind_def.label(self.fields)
+
+
+@dataclass
+class Seq(Node):
+    items: list[Node] = field(default_factory=list)
+    repeat: int | None = None  # set when the items are repeats of one node (``ir_a x5``)
+
+    def children(self) -> list[Node]:
+        return self.items
+
+
+@dataclass
+class Concat(Node):
+    branches: list[Node] = field(default_factory=list)
+
+    def children(self) -> list[Node]:
+        return self.branches
+
+
+@dataclass
+class Residual(Node):
+    body: Node | None = None
+    shortcut: Node | None = None  # None: identity
+    scale: float = 1.0
+    after: Node | None = None  # applied to the sum (the paper's ReLU after the addition)
+
+    def children(self) -> list[Node]:
+        return [n for n in (self.body, self.shortcut, self.after) if n is not None]

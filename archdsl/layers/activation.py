@@ -1,0 +1,60 @@
+"""Element-wise activations, as layers of their own and as the ``act`` of conv and linear."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Literal, Optional
+
+from . import register
+from .base import Fields, LayerKind, Shape
+
+if TYPE_CHECKING:
+    from torch import nn
+
+# name -> (diagram label, torch module factory name)
+ACTIVATIONS: dict[str, tuple[str, str]] = {
+    "relu": ("ReLU", "ReLU"),
+    "relu6": ("ReLU6", "ReLU6"),
+    "tanh": ("Tanh", "Tanh"),
+    "sigmoid": ("Sigmoid", "Sigmoid"),
+    "gelu": ("GELU", "GELU"),
+    "silu": ("SiLU", "SiLU"),
+}
+ActName = Optional[Literal["relu", "relu6", "tanh", "sigmoid", "gelu", "silu"]]
+
+
+def build_activation(name: str, inplace: bool = False) -> nn.Module:
+    """The torch module for an activation.
+
+    ``inplace`` is for an activation fused into its conv or linear, whose fresh output nothing
+    else reads; a standalone activation may be the first layer of a branch or a residual body,
+    where its input is shared, so it never works in place.
+    """
+    from torch import nn
+
+    cls = getattr(nn, ACTIVATIONS[name][1])
+    return cls(inplace=True) if inplace and name in ("relu", "relu6", "silu") else cls()
+
+
+class NoFields(Fields):
+    pass
+
+
+class Activation(LayerKind):
+    fields = NoFields
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.summary = f"{ACTIVATIONS[name][0]} activation"
+
+    def infer(self, f: Any, shape: Shape) -> Shape:
+        return shape
+
+    def build(self, f: Any, shape: Shape, out: Shape) -> nn.Module:
+        return build_activation(self.name)
+
+    def label(self, f: Any) -> str:
+        return ACTIVATIONS[self.name][0]
+
+
+for _name in ACTIVATIONS:
+    register(Activation(_name))

@@ -1,0 +1,239 @@
+"""What a layer kind is, and the pieces the kinds share.
+
+A layer kind (``conv``, ``maxpool``, ``linear``, ...) is defined in one module of this package:
+its fields (a pydantic model, which also gives the mapping form and the JSON Schema), how its
+one-line form reads, its shape rule, its cost rule, its torch builder and its diagram label.
+Adding a kind means adding one module; :mod:`archdsl.layers` discovers it.
+
+Torch is imported inside ``build`` only, so shape, cost and drawing never load it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, Union
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict
+
+if TYPE_CHECKING:
+    from torch import nn
+
+Shape = tuple[int, ...]
+
+
+class LayerError(Exception):
+    """A layer cannot take the input it is given (shape rule failed)."""
+
+
+@dataclass(frozen=True)
+class LayerCost:
+    """What one layer costs at batch 1.
+
+    ``macs`` follows torchvision (conv and linear multiply-accumulates, bias excluded);
+    ``fvcore`` is what ``fvcore.nn.FlopCountAnalysis`` reports for the layer (the same MACs plus
+    its extras: 2 x output for an affine eval BatchNorm, the input size of adaptive pooling).
+    """
+
+    params: int = 0
+    buffers: int = 0
+    macs: int = 0
+    fvcore: int = 0
+    activations: int = 0
+
+
+def _pair(value: Any) -> Any:
+    """Accept 3, "3", "1x7", [1, 7] for a (height, width) pair."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return (value, value)
+    if isinstance(value, str):
+        m = re.fullmatch(r"\s*(\d+)\s*(?:x\s*(\d+))?\s*", value)
+        if m:
+            a = int(m.group(1))
+            return (a, int(m.group(2)) if m.group(2) else a)
+    if isinstance(value, (list, tuple)) and len(value) == 1:
+        return (value[0], value[0])
+    return value
+
+
+Pair = Annotated[tuple[int, int], BeforeValidator(_pair)]
+Padding = Union[Literal["same", "valid"], Pair]
+
+
+class Fields(BaseModel):
+    """Base of every kind's field model: unknown fields are errors, values are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# One-line tokens understood by every kind that has the matching field.
+KERNEL_RE = re.compile(r"^(\d+)x(\d+)$")
+STRIDE_RE = re.compile(r"^/(\d+)$")
+NUMBER_RE = re.compile(r"^-?(\d+(\.\d*)?|\.\d+)([eE]-?\d+)?$")
+PADDING_WORDS = {"V": "valid", "valid": "valid", "same": "same", "S": "same"}
+
+
+def parse_scalar(text: str) -> Any:
+    """A ``key=value`` value or bare token: number, bool, none, or text."""
+    low = text.lower()
+    if low in ("true", "yes", "on"):
+        return True
+    if low in ("false", "no", "off"):
+        return False
+    if low in ("none", "null", "~"):
+        return None
+    if NUMBER_RE.match(text):
+        return float(text) if any(c in text for c in ".eE") else int(text)
+    return text
+
+
+class LayerKind:
+    """One kind of layer. Subclasses set the class attributes and override the rules."""
+
+    name: ClassVar[str]
+    summary: ClassVar[str] = ""
+    fields: ClassVar[type[Fields]]
+    # Bare numbers in the one-line form fill these fields in order (``conv 3x3 64``: filters).
+    positional: ClassVar[tuple[str, ...]] = ()
+    # Bare words in the one-line form and the fields they set (``linear``: no norm, no act, bias).
+    words: ClassVar[dict[str, dict[str, Any]]] = {}
+
+    # --- front end ---------------------------------------------------------------------------
+    def read_token(self, token: str, positional_left: list[str]) -> dict[str, Any] | None:
+        """Fields set by one token of the one-line form, or None if the token means nothing here."""
+        names = self.fields.model_fields
+        if "=" in token:
+            key, _, value = token.partition("=")
+            return {key: parse_scalar(value)}
+        if token in self.words:
+            return dict(self.words[token])
+        if "kernel" in names and (m := KERNEL_RE.match(token)):
+            return {"kernel": (int(m.group(1)), int(m.group(2)))}
+        if "stride" in names and (m := STRIDE_RE.match(token)):
+            return {"stride": int(m.group(1))}
+        if "padding" in names and token in PADDING_WORDS:
+            return {"padding": PADDING_WORDS[token]}
+        if NUMBER_RE.match(token) and positional_left:
+            return {positional_left.pop(0): parse_scalar(token)}
+        return None
+
+    def token_help(self) -> str:
+        """What the one-line form accepts, for error messages."""
+        names = self.fields.model_fields
+        parts = [f"<{p}>" for p in self.positional]
+        if "kernel" in names:
+            parts.insert(0, "KxK")
+        if "stride" in names:
+            parts.append("/S")
+        if "padding" in names:
+            parts.append("V|same")
+        parts += sorted(self.words)
+        parts.append("field=value")
+        return f"{self.name} " + " ".join(parts)
+
+    def prepare(self, f: Fields, shape: Shape) -> Fields:
+        """Fill fields that depend on the input (e.g. ``groups: all``). Default: unchanged."""
+        return f
+
+    # --- rules every kind must give ----------------------------------------------------------
+    def infer(self, f: Any, shape: Shape) -> Shape:
+        raise NotImplementedError
+
+    def cost(self, f: Any, shape: Shape, out: Shape) -> LayerCost:
+        return LayerCost(activations=_numel(out))
+
+    def build(self, f: Any, shape: Shape, out: Shape) -> nn.Module:
+        raise NotImplementedError
+
+    def label(self, f: Any) -> str:
+        return self.name
+
+
+def _numel(shape: Shape) -> int:
+    n = 1
+    for d in shape:
+        n *= d
+    return n
+
+
+numel = _numel
+
+
+def need_image(kind: str, shape: Shape) -> tuple[int, int, int]:
+    """Check that a layer that slides over an image gets a C x H x W input."""
+    if len(shape) != 3:
+        raise LayerError(f"{kind} needs a CxHxW input, got {fmt_shape(shape)}")
+    return shape  # type: ignore[return-value]
+
+
+def fmt_shape(shape: Shape) -> str:
+    return "x".join(str(d) for d in shape)
+
+
+def window_out(
+    size: int, kernel: int, stride: int, pad: tuple[int, int], dilation: int = 1, ceil: bool = False
+) -> int:
+    """Output length of a sliding window, with PyTorch's rules (including ceil mode's)."""
+    span = dilation * (kernel - 1) + 1
+    room = size + pad[0] + pad[1] - span
+    if room < 0:
+        return 0
+    if not ceil:
+        return room // stride + 1
+    out = -(-room // stride) + 1
+    # PyTorch drops a last window that would start inside the right padding only.
+    if (out - 1) * stride >= size + pad[0]:
+        out -= 1
+    return out
+
+
+def resolve_padding(
+    kind: str, padding: Any, kernel: tuple[int, int], dilation: tuple[int, int] = (1, 1)
+) -> tuple[int, int]:
+    """Symmetric padding per axis: ``valid`` is 0, ``same`` keeps the grid at stride 1."""
+    if padding == "valid":
+        return (0, 0)
+    if padding == "same":
+        pads = []
+        for k, d in zip(kernel, dilation):
+            span = d * (k - 1)
+            if span % 2:
+                raise LayerError(
+                    f"{kind}: 'same' padding of a {fmt_kernel(kernel)} kernel is asymmetric; "
+                    "give padding explicitly"
+                )
+            pads.append(span // 2)
+        return (pads[0], pads[1])
+    return tuple(padding)  # type: ignore[return-value]
+
+
+def fmt_kernel(kernel: tuple[int, int]) -> str:
+    return f"{kernel[0]}x{kernel[1]}"
+
+
+def sliding_shape(
+    kind: str,
+    shape: Shape,
+    channels: int,
+    kernel: tuple[int, int],
+    stride: tuple[int, int],
+    pad: tuple[int, int],
+    dilation: tuple[int, int] = (1, 1),
+    ceil: bool = False,
+) -> Shape:
+    """Output shape of a conv or pool, with a clear error when the window does not fit."""
+    _, h, w = need_image(kind, shape)
+    if pad[0] * 2 > kernel[0] * dilation[0] or pad[1] * 2 > kernel[1] * dilation[1]:
+        if kind.endswith("pool"):
+            raise LayerError(f"{kind}: padding {pad} is more than half the {fmt_kernel(kernel)} window")
+    oh = window_out(h, kernel[0], stride[0], (pad[0], pad[0]), dilation[0], ceil)
+    ow = window_out(w, kernel[1], stride[1], (pad[1], pad[1]), dilation[1], ceil)
+    if oh <= 0 or ow <= 0:
+        padded = f"{h + 2 * pad[0]}x{w + 2 * pad[1]}"
+        raise LayerError(
+            f"{kind}: a {fmt_kernel(kernel)} window does not fit the input "
+            f"{h}x{w} (padded {padded})"
+        )
+    return (channels, oh, ow)

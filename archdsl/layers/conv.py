@@ -1,0 +1,139 @@
+"""2-D convolution, optionally followed by batch norm and an activation (the paper's "Conv").
+
+In the papers every convolution is followed by BN and ReLU unless marked ``Linear``; specs say so
+once in ``defaults: {conv: {norm: batchnorm, act: relu}}``.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import TYPE_CHECKING, Any, Literal, Optional, Union
+
+from pydantic import Field, PositiveInt, field_validator
+
+from . import register
+from .activation import ACTIVATIONS, ActName, build_activation
+from .base import (
+    Fields,
+    LayerCost,
+    LayerError,
+    LayerKind,
+    Padding,
+    Pair,
+    Shape,
+    fmt_kernel,
+    numel,
+    resolve_padding,
+    sliding_shape,
+)
+
+if TYPE_CHECKING:
+    from torch import nn
+
+
+class ConvFields(Fields):
+    filters: PositiveInt = Field(description="output channels")
+    kernel: Pair = Field(description="kernel height x width, e.g. 3, '1x7' or [1, 7]")
+    stride: Pair = (1, 1)
+    padding: Padding = Field("same", description="'same', 'valid' (the paper's V), or explicit")
+    dilation: Pair = (1, 1)
+    groups: Union[PositiveInt, Literal["all"]] = Field(
+        1, description="channel groups; 'all' is depthwise (one group per input channel)"
+    )
+    bias: Optional[bool] = Field(None, description="default: a bias only when there is no norm")
+    norm: Optional[Literal["batchnorm"]] = None
+    eps: float = Field(1e-5, gt=0, description="batch-norm epsilon")
+    momentum: float = Field(0.1, gt=0, le=1, description="batch-norm momentum (PyTorch sense)")
+    act: ActName = None
+
+    @field_validator("norm", mode="before")
+    @classmethod
+    def _norm_alias(cls, v: Any) -> Any:
+        return "batchnorm" if v in ("bn", "batchnorm", True) else (None if v is False else v)
+
+    @property
+    def has_bias(self) -> bool:
+        return self.bias if self.bias is not None else self.norm is None
+
+
+class Conv(LayerKind):
+    name = "conv"
+    summary = "2-D convolution with optional batch norm and activation"
+    fields = ConvFields
+    positional = ("filters",)
+    words = {
+        "linear": {"norm": None, "act": None, "bias": True},
+        "bias": {"bias": True},
+        "nobias": {"bias": False},
+        "bn": {"norm": "batchnorm"},
+        "nonorm": {"norm": None},
+        "noact": {"act": None},
+        "depthwise": {"groups": "all"},
+        **{a: {"act": a} for a in ACTIVATIONS},
+    }
+
+    def prepare(self, f: ConvFields, shape: Shape) -> ConvFields:
+        if f.groups == "all" and shape:
+            return f.model_copy(update={"groups": shape[0]})
+        return f
+
+    def infer(self, f: ConvFields, shape: Shape) -> Shape:
+        pad = resolve_padding(self.name, f.padding, f.kernel, f.dilation)
+        out = sliding_shape(self.name, shape, f.filters, f.kernel, f.stride, pad, f.dilation)
+        groups = int(f.groups)
+        if shape[0] % groups or f.filters % groups:
+            raise LayerError(
+                f"conv: {groups} groups must divide both the input channels ({shape[0]}) "
+                f"and the filters ({f.filters})"
+            )
+        return out
+
+    def cost(self, f: ConvFields, shape: Shape, out: Shape) -> LayerCost:
+        weights = f.filters * (shape[0] // int(f.groups)) * f.kernel[0] * f.kernel[1]
+        macs = weights * out[1] * out[2]
+        params = weights + (f.filters if f.has_bias else 0)
+        buffers = fvcore_extra = 0
+        if f.norm:
+            params += 2 * f.filters  # gamma, beta
+            buffers += 2 * f.filters + 1  # running mean, running var, num_batches_tracked
+            fvcore_extra = 2 * numel(out)  # fvcore: affine BN in eval is 2 flops an element
+        return LayerCost(params, buffers, macs, macs + fvcore_extra, numel(out))
+
+    def build(self, f: ConvFields, shape: Shape, out: Shape) -> nn.Module:
+        from torch import nn
+
+        conv = nn.Conv2d(
+            shape[0],
+            f.filters,
+            f.kernel,
+            stride=f.stride,
+            padding=resolve_padding(self.name, f.padding, f.kernel, f.dilation),
+            dilation=f.dilation,
+            groups=int(f.groups),
+            bias=f.has_bias,
+        )
+        if not f.norm and not f.act:
+            return conv
+        parts: OrderedDict[str, nn.Module] = OrderedDict(conv=conv)
+        if f.norm:
+            parts["bn"] = nn.BatchNorm2d(f.filters, eps=f.eps, momentum=f.momentum)
+        if f.act:
+            parts["act"] = build_activation(f.act, inplace=True)
+        return nn.Sequential(parts)
+
+    def label(self, f: ConvFields) -> str:
+        notes = [str(f.filters)]
+        if f.stride != (1, 1):
+            notes.append(f"stride {f.stride[0]}" if f.stride[0] == f.stride[1] else f"stride {f.stride}")
+        if f.padding == "valid":
+            notes.append("V")
+        elif f.padding != "same":
+            notes.append(f"pad {f.padding[0]}" if f.padding[0] == f.padding[1] else f"pad {f.padding}")
+        if isinstance(f.groups, int) and f.groups > 1:
+            notes.append(f"groups {f.groups}")
+        if not f.act:
+            notes.append("Linear")
+        return f"{fmt_kernel(f.kernel)} Conv ({' '.join(notes)})"
+
+
+register(Conv())

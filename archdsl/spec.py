@@ -1,0 +1,180 @@
+"""The public face of a loaded spec: ``archdsl.load(path, **overrides)`` returns a :class:`Spec`.
+
+Loading reads, validates and resolves the spec to the IR; nothing here imports torch until
+:meth:`Spec.build` is called.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from . import ir
+from .errors import ErrorSink, Loc, SpecErrors
+from .expr import interpolate
+from .layers.base import Shape, fmt_shape
+from .program import Program, read_program
+from .resolve import Resolver
+
+if TYPE_CHECKING:
+    from torch import nn
+
+# A spec over these sizes is refused before anything is allocated (``allow_large`` lifts it):
+# a typo such as 40960 filters for 4096 should not take the machine down.
+MAX_PARAMS = 2_000_000_000
+MAX_ACTIVATIONS = 2_000_000_000
+
+
+@dataclass
+class Spec:
+    """A resolved spec: the parsed program, the knobs it was resolved with, and its IR."""
+
+    program: Program
+    params: dict[str, Any]
+    input_shape: Shape
+    ir: ir.Seq
+
+    @property
+    def name(self) -> str:
+        return self.program.doc.name or self.program.path.stem
+
+    @property
+    def path(self) -> Path:
+        return self.program.path
+
+    @property
+    def sources(self) -> dict[str, str]:
+        return self.program.sources
+
+    def sha256(self) -> str:
+        """One hash over the spec and its libraries, with the knobs it was resolved with."""
+        h = hashlib.sha256()
+        for name in sorted(self.sources):
+            h.update(name.encode() + b"\0" + self.sources[name].encode() + b"\0")
+        h.update(repr(sorted(self.params.items())).encode())
+        h.update(repr(self.input_shape).encode())
+        return h.hexdigest()
+
+    @property
+    def output_shape(self) -> Shape:
+        return self.ir.out_shape
+
+    def shapes(self) -> dict[str, Shape]:
+        """Inferred output shape of every node (block, structure and layer), by module path."""
+        return {n.path: n.out_shape for n in self.ir.walk() if n.path}
+
+    def top_level(self) -> list[ir.Node]:
+        return self.ir.items
+
+    def param_count(self) -> int:
+        return sum(layer.kind_def.cost(layer.fields, layer.in_shape, layer.out_shape).params
+                   for layer in self.ir.layers())
+
+    def build(self) -> nn.Module:
+        """The torch module (imports torch)."""
+        from .torch_build import build_module
+
+        return build_module(self.ir)
+
+
+def load(
+    path: str | Path,
+    *,
+    input: str | Shape | None = None,
+    library: list[str | Path] | None = None,
+    allow_large: bool = False,
+    **overrides: Any,
+) -> Spec:
+    """Load, validate and resolve a spec; ``overrides`` set its ``params`` (e.g. num_classes)."""
+    prog = read_program(path, library)
+    sink = ErrorSink()
+    params = resolve_params(prog, overrides, sink)
+    sink.raise_if_any()
+    shape = resolve_input(prog, input, params)
+    resolver = Resolver(prog, params, sink)
+    root = resolver.network(shape)
+    sink.raise_if_any()
+    assert root is not None
+    spec = Spec(prog, params, shape, root)
+    if not allow_large:
+        check_size(spec)
+    return spec
+
+
+def resolve_params(prog: Program, overrides: dict[str, Any], sink: ErrorSink) -> dict[str, Any]:
+    """Evaluate the spec's knobs in order (a knob may use earlier ones), after overrides."""
+    shown = next(iter(prog.sources))
+    for key in overrides:
+        if key not in prog.params:
+            close = difflib.get_close_matches(key, list(prog.params), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            known = ", ".join(prog.params) or "none"
+            sink.add(Loc(shown, 1, 1), f"unknown parameter {key!r} (the spec has {known}){hint}")
+    values: dict[str, Any] = {}
+    for key, val in prog.params.items():
+        if key in overrides:
+            values[key] = overrides[key]
+            continue
+        try:
+            values[key] = interpolate(val.value, values, val.loc) if isinstance(val.value, str) \
+                else val.value
+        except SpecErrors as exc:
+            sink.extend(exc)
+    return values
+
+
+_SHAPE_RE = re.compile(r"^\s*\d+(\s*x\s*\d+)*\s*$")
+
+
+def parse_shape(text: str) -> Shape:
+    """'3x224x224' -> (3, 224, 224)."""
+    if not _SHAPE_RE.match(text):
+        raise ValueError(f"{text!r} is not a shape like 3x224x224")
+    return tuple(int(p) for p in text.split("x"))
+
+
+def resolve_input(prog: Program, given: str | Shape | None, params: dict[str, Any]) -> Shape:
+    assert prog.input is not None
+    loc = prog.input.loc
+    if given is not None:
+        loc = Loc("<--input>", 1, 1)
+        try:
+            shape = parse_shape(given) if isinstance(given, str) else tuple(given)
+        except ValueError as exc:
+            raise SpecErrors.one(loc, str(exc)) from None
+    else:
+        raw = prog.input.value
+        try:
+            if isinstance(raw, str):
+                shape = parse_shape(str(interpolate(raw, params, loc)))
+            else:
+                shape = tuple(interpolate(v, params, loc) if isinstance(v, str) else v for v in raw)
+        except ValueError as exc:
+            raise SpecErrors.one(loc, str(exc)) from None
+    if len(shape) != 3 or not all(isinstance(d, int) and d > 0 for d in shape):
+        raise SpecErrors.one(loc, f"input must be three positive sizes C x H x W, got {shape!r}")
+    return shape  # type: ignore[return-value]
+
+
+def check_size(spec: Spec) -> None:
+    params = spec.param_count()
+    acts = sum(_numel(layer.out_shape) for layer in spec.ir.layers())
+    loc = spec.program.network.loc if spec.program.network else Loc(str(spec.path), 1, 1)
+    if params > MAX_PARAMS:
+        raise SpecErrors.one(loc, f"the network has {params:,} parameters, over the limit of "
+                                  f"{MAX_PARAMS:,}; pass --allow-large to build it anyway")
+    if acts > MAX_ACTIVATIONS:
+        raise SpecErrors.one(loc, f"the network makes {acts:,} activations for input "
+                                  f"{fmt_shape(spec.input_shape)}, over the limit of "
+                                  f"{MAX_ACTIVATIONS:,}; pass --allow-large to build it anyway")
+
+
+def _numel(shape: Shape) -> int:
+    n = 1
+    for d in shape:
+        n *= d
+    return n
