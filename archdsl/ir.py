@@ -83,3 +83,29 @@ class Residual(Node):
 
     def children(self) -> list[Node]:
         return [n for n in (self.body, self.shortcut, self.after) if n is not None]
+
+
+def describe(node: Node) -> str:
+    """One line for a node in summaries: ``inception_a x4``, ``reduction_a(k=192, ...)``."""
+    if isinstance(node, Seq) and node.repeat:
+        inner = describe(node.items[0]) if node.items else node.name
+        return f"{inner} x{node.repeat}"
+    if node.block:
+        if node.args:
+            return f"{node.block}(" + ", ".join(f"{k}={v}" for k, v in node.args.items()) + ")"
+        return node.block
+    if isinstance(node, Layer):
+        return node.label
+    return type(node).__name__.lower()
+
+
+def param_count(node: Node) -> int:
+    """Trainable parameters of a node and everything below it."""
+    return sum(lay.kind_def.cost(lay.fields, lay.in_shape, lay.out_shape).params
+               for lay in node.layers())
+
+
+def buffer_count(node: Node) -> int:
+    """Buffers (batch-norm running statistics) of a node and everything below it."""
+    return sum(lay.kind_def.cost(lay.fields, lay.in_shape, lay.out_shape).buffers
+               for lay in node.layers())

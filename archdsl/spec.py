@@ -71,8 +71,7 @@ class Spec:
         return self.ir.items
 
     def param_count(self) -> int:
-        return sum(layer.kind_def.cost(layer.fields, layer.in_shape, layer.out_shape).params
-                   for layer in self.ir.layers())
+        return ir.param_count(self.ir)
 
     def build(self) -> nn.Module:
         """The torch module (imports torch)."""

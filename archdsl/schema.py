@@ -1,0 +1,114 @@
+"""JSON Schema for spec files, so that editors can complete and check YAML as it is typed.
+
+The top level comes from :class:`~archdsl.document.SpecDocument`; network nodes are described
+here from the registered layer kinds, so a new kind appears in the schema without edits.
+Values may always be written as ``${...}`` expressions, which the schema admits as strings.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .document import SpecDocument
+from .layers import KINDS
+from .syntax import STRUCTURES
+
+EXPR = {"type": "string", "pattern": r"\$\{.*\}", "description": "an expression, e.g. ${2 * k}"}
+
+
+def _lenient(schema: Any) -> Any:
+    """Let every value of a field schema also be a ``${...}`` expression."""
+    if isinstance(schema, dict):
+        if "properties" in schema:
+            schema = dict(schema)
+            schema["properties"] = {k: {"anyOf": [_lenient(v), EXPR]}
+                                    for k, v in schema["properties"].items()}
+        return schema
+    return schema
+
+
+def node_schema(defs: dict[str, Any]) -> dict[str, Any]:
+    """A network node: a one-line string, a list (sequence), or a one-key mapping.
+
+    Sub-models of the kinds' fields are added to ``defs`` (the root's ``$defs``).
+    """
+    kinds: dict[str, Any] = {}
+    for name, kind in sorted(KINDS.items()):
+        fields = _lenient(kind.fields.model_json_schema(ref_template="#/$defs/{model}"))
+        defs.update(fields.pop("$defs", {}))
+        fields.pop("title", None)
+        kinds[name] = {
+            "description": f"{kind.summary}; one-line form: {kind.token_help()}",
+            "anyOf": [{"type": "string"}, fields],
+        }
+    structures = {
+        "concat": {"description": "branches on the same input, joined along channels",
+                   "type": "array", "items": {"$ref": "#/$defs/node"}},
+        "seq": {"description": "a sequence of nodes", "type": "array",
+                "items": {"$ref": "#/$defs/node"}},
+        "residual": {
+            "description": "after(shortcut(x) + scale * body(x))",
+            "anyOf": [
+                {"type": "array", "items": {"$ref": "#/$defs/node"}},
+                {"type": "object", "additionalProperties": False, "properties": {
+                    "body": {"$ref": "#/$defs/node"},
+                    "shortcut": {"$ref": "#/$defs/node"},
+                    "scale": {"anyOf": [{"type": "number"}, EXPR]},
+                    "after": {"$ref": "#/$defs/node"},
+                }, "required": ["body"]},
+            ],
+        },
+    }
+    assert set(structures) == set(STRUCTURES)
+    mapping = {
+        "type": "object",
+        "description": "one node key (a layer kind, concat/seq/residual, or a block call "
+                       "with its arguments) and optional name and repeat",
+        "properties": {
+            **kinds,
+            **structures,
+            "name": {"type": "string", "pattern": r"^[A-Za-z_][A-Za-z0-9_]*$"},
+            "repeat": {"anyOf": [{"type": "integer", "minimum": 1}, EXPR]},
+        },
+        "additionalProperties": {"type": ["object", "string", "null"],
+                                 "description": "a block call: {block: {arg: value}}"},
+    }
+    return {
+        "anyOf": [
+            {"type": "string", "description": "one-line form, e.g. 'conv 3x3 96 /2 V'"},
+            {"type": "array", "items": {"$ref": "#/$defs/node"}},
+            mapping,
+        ]
+    }
+
+
+def spec_schema() -> dict[str, Any]:
+    schema = SpecDocument.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "archdsl spec"
+    defs = schema.setdefault("$defs", {})
+    defs["node"] = node_schema(defs)
+    props = schema["properties"]
+    props["network"] = {"type": "array", "items": {"$ref": "#/$defs/node"},
+                        "description": props["network"].get("description", "")}
+    props["blocks"] = {
+        "type": "object",
+        "description": props["blocks"].get("description", ""),
+        "additionalProperties": {"anyOf": [
+            {"$ref": "#/$defs/node"},
+            {"type": "object", "properties": {
+                "args": {"anyOf": [{"type": "array", "items": {"type": "string"}},
+                                   {"type": "object"}]},
+                "doc": {"type": "string"},
+                "figure": {"type": "string"},
+                "body": {"$ref": "#/$defs/node"},
+            }},
+        ]},
+    }
+    props["defaults"] = {
+        "type": "object",
+        "description": props["defaults"].get("description", ""),
+        "properties": {name: {"type": "object"} for name in sorted(KINDS)},
+        "additionalProperties": False,
+    }
+    return schema

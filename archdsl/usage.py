@@ -1,0 +1,45 @@
+"""Options shared by the subcommands that read a spec, and the error for bad command lines."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from .layers.base import parse_scalar
+from .spec import Spec, load
+
+
+class UsageError(Exception):
+    """A bad command line or environment (not a bad spec): reported in one line, exit 2."""
+
+
+def add_spec_options(p: argparse.ArgumentParser) -> None:
+    """``--set``, ``--input``, ``--library`` and ``--allow-large``."""
+    p.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a spec parameter (repeatable; also KEY=V1,KEY2=V2)")
+    p.add_argument("--input", metavar="CxHxW", help="input shape, e.g. 3x224x224")
+    p.add_argument("--library", action="append", default=[], metavar="DIR",
+                   help="another folder includes may come from (repeatable)")
+    p.add_argument("--allow-large", action="store_true",
+                   help="build networks over the size limit (2e9 parameters or activations)")
+
+
+def parse_sets(items: list[str]) -> dict[str, Any]:
+    """['num_classes=10', 'width=0.5,depth=2'] -> {'num_classes': 10, 'width': 0.5, 'depth': 2}."""
+    out: dict[str, Any] = {}
+    for item in items:
+        for part in item.split(","):
+            key, eq, value = part.partition("=")
+            if not eq or not key.strip():
+                raise UsageError(f"--set {part!r}: expected KEY=VALUE")
+            out[key.strip()] = parse_scalar(value.strip())
+    return out
+
+
+def load_from_args(args: argparse.Namespace, path: str | None = None) -> Spec:
+    spec_path = Path(path or args.spec)
+    if not spec_path.is_file():
+        raise UsageError(f"{spec_path}: no such spec file")
+    return load(spec_path, input=args.input, library=args.library,
+                allow_large=args.allow_large, **parse_sets(args.sets))
