@@ -172,7 +172,9 @@ class _Eval:
             try:
                 return getattr(view, node.attr)
             except IndexError:
-                raise ExprError(f"in.{node.attr}: the input {view.shape} has no such axis") from None
+                raise ExprError(
+                    f"in.{node.attr}: the input {view.shape} has no such axis"
+                ) from None
         raise ExprError("attribute access is allowed only on 'in' (in.channels, in.height, ...)")
 
     def visit_BinOp(self, node: ast.BinOp) -> Any:
@@ -200,7 +202,7 @@ class _Eval:
 
     def visit_Compare(self, node: ast.Compare) -> bool:
         left = self.visit(node.left)
-        for op_node, right_node in zip(node.ops, node.comparators):
+        for op_node, right_node in zip(node.ops, node.comparators, strict=True):
             op = _CMPOPS.get(type(op_node))
             if op is None:
                 raise ExprError(f"comparison {type(op_node).__name__} is not allowed")

@@ -58,7 +58,7 @@ def read_program(path: str | Path, library: list[str | Path] | None = None) -> P
     for fname, yroot, _ in reversed(files):
         _collect(prog, fname, yroot, sink)
     parser = Parser(set(prog.blocks), sink)
-    for fname, yroot, _ in files:
+    for _, yroot, _ in files:
         blocks = yroot.get("blocks") if isinstance(yroot, YMap) else None
         if isinstance(blocks, YMap):
             for name, (_, ydef) in blocks.items.items():
@@ -129,7 +129,7 @@ def _collect(prog: Program, fname: str, root: YNode, sink: ErrorSink) -> None:
                     continue
                 prog.defaults.setdefault(kind, {})[fname_] = to_val(v)
     if isinstance(blocks := root.get("blocks"), YMap):
-        for name, (kloc, ydef) in blocks.items.items():
+        for name, (kloc, _ydef) in blocks.items.items():
             if name in prog.blocks:
                 sink.add(kloc.loc, f"block {name!r} is defined twice "
                                    f"(also at {prog.blocks[name].loc})")

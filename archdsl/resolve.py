@@ -15,7 +15,7 @@ from pydantic import ValidationError
 
 from . import ir
 from .errors import ErrorSink, Loc, SpecErrors
-from .expr import ShapeView, _IN_NAME, has_expr, interpolate
+from .expr import _IN_NAME, ShapeView, has_expr, interpolate
 from .layers import KINDS
 from .layers.base import LayerError, Shape, fmt_shape
 from .program import Program
@@ -86,7 +86,8 @@ class Resolver:
         label = ast.block if isinstance(ast, CallAst) else (
             ast.kind if isinstance(ast, LayerAst) else "repeat")
         for i in range(n):
-            sub = replace(ctx, where=_chain(ctx.where, f"{label} (repeat {i + 1} of {n})"), top=False)
+            where = _chain(ctx.where, f"{label} (repeat {i + 1} of {n})")
+            sub = replace(ctx, where=where, top=False)
             child = self.one(ast, cur, sub, str(i), join(path, str(i)), in_repeat=True)
             if child is None:
                 return None
@@ -132,7 +133,8 @@ class Resolver:
             return ast.kind
         return str(index)
 
-    def concat(self, ast: ConcatAst, shape: Shape, ctx: Ctx, name: str, path: str) -> ir.Node | None:
+    def concat(self, ast: ConcatAst, shape: Shape, ctx: Ctx, name: str,
+               path: str) -> ir.Node | None:
         sub = replace(ctx, top=False)
         branches: list[ir.Node] = []
         used: set[str] = set()
@@ -158,7 +160,8 @@ class Resolver:
 
     def residual(self, ast: ResidualAst, shape: Shape, ctx: Ctx, name: str,
                  path: str) -> ir.Node | None:
-        sub = replace(ctx, top=False)
+        # Inside a residual, ``in`` is the residual's input: what the body must give back.
+        sub = replace(ctx, top=False, env={**ctx.env, _IN_NAME: ShapeView(shape)})
         assert ast.body is not None
         body = self.one(ast.body, shape, sub, "body", join(path, "body"))
         shortcut = None
@@ -222,7 +225,7 @@ class Resolver:
                                      f"({', '.join(names) or 'none'}), got {len(ast.positional)}",
                           where)
             ok = False
-        given.update(zip(names, ast.positional))
+        given.update(zip(names, ast.positional, strict=False))
         for key, val in ast.args.items():
             if key not in declared:
                 close = difflib.get_close_matches(key, names, n=1)

@@ -153,6 +153,8 @@ class _Converter:
             name = _restore(str(key.value))
             if name in items:
                 first = items[name][0].loc
-                raise SpecErrors.one(key.loc, f"duplicate key {name!r} (first at line {first.line})")
+                raise SpecErrors.one(
+                    key.loc, f"duplicate key {name!r} (first at line {first.line})"
+                )
             items[name] = (key, self.convert(value_node))
         return YMap(items, loc)

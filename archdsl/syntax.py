@@ -6,8 +6,9 @@ A node is written in one of three ways:
   ``conv 1x1 ${in.channels} linear as up``;
 * a list: a sequence of nodes (a branch of a concat is a list when it has several layers);
 * a mapping with one node key and optional ``name`` and ``repeat``:
-  ``{conv: {filters: 64, kernel: 1x7}}``, ``{concat: [...]}``, ``{residual: {body: ..., scale: 0.17}}``,
-  ``{seq: [...]}``, or a block call ``{reduction_a: {k: 192}}``.
+  ``{conv: {filters: 64, kernel: 1x7}}``, ``{concat: [...]}``,
+  ``{residual: {body: ..., scale: 0.17}}``, ``{seq: [...]}``,
+  or a block call ``{reduction_a: {k: 192}}``.
 
 Values stay unevaluated here (they may hold ``${...}``); the resolver evaluates them per call.
 """
@@ -125,7 +126,9 @@ class Parser:
             if callee not in self.blocks:
                 raise self.unknown(callee, head_loc)
             if rest:
-                raise SpecErrors.one(rest[0].loc, f"unexpected {rest[0].value!r} after a block call")
+                raise SpecErrors.one(
+                    rest[0].loc, f"unexpected {rest[0].value!r} after a block call"
+                )
             args, positional = parse_call_args(arg_text[:-1], head_loc.shifted(len(callee) + 1))
             return CallAst(y.loc, name, repeat, block=callee, args=args, positional=positional)
         if callee in self.blocks:

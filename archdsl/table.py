@@ -11,7 +11,10 @@ def render(headers: Sequence[str], rows: Sequence[Sequence[object]], indent: str
     numeric = [all(_is_number(r[i]) for r in rows) and bool(rows) for i in range(len(headers))]
     lines = []
     for j, r in enumerate(cells):
-        parts = [c.rjust(w) if numeric[i] else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths))]
+        parts = [
+            c.rjust(w) if numeric[i] else c.ljust(w)
+            for i, (c, w) in enumerate(zip(r, widths, strict=True))
+        ]
         lines.append(indent + "  ".join(parts).rstrip())
         if j == 0:
             lines.append(indent + "  ".join("-" * w for w in widths))

@@ -197,7 +197,7 @@ def resolve_padding(
         return (0, 0)
     if padding == "same":
         pads = []
-        for k, d in zip(kernel, dilation):
+        for k, d in zip(kernel, dilation, strict=True):
             span = d * (k - 1)
             if span % 2:
                 raise LayerError(
@@ -225,9 +225,12 @@ def sliding_shape(
 ) -> Shape:
     """Output shape of a conv or pool, with a clear error when the window does not fit."""
     _, h, w = need_image(kind, shape)
-    if pad[0] * 2 > kernel[0] * dilation[0] or pad[1] * 2 > kernel[1] * dilation[1]:
-        if kind.endswith("pool"):
-            raise LayerError(f"{kind}: padding {pad} is more than half the {fmt_kernel(kernel)} window")
+    too_much = pad[0] * 2 > kernel[0] * dilation[0] or pad[1] * 2 > kernel[1] * dilation[1]
+    if too_much and kind.endswith("pool"):
+        # PyTorch refuses this for pooling (a window that sees only padding).
+        raise LayerError(
+            f"{kind}: padding {pad} is more than half the {fmt_kernel(kernel)} window"
+        )
     oh = window_out(h, kernel[0], stride[0], (pad[0], pad[0]), dilation[0], ceil)
     ow = window_out(w, kernel[1], stride[1], (pad[1], pad[1]), dilation[1], ceil)
     if oh <= 0 or ow <= 0:

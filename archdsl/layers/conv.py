@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Literal, Optional, Union
 
 from pydantic import Field, PositiveInt, field_validator
 
+from ..expr import make_divisible
 from . import register
 from .activation import ACTIVATIONS, ActName, build_activation
 from .base import (
@@ -45,6 +46,11 @@ class ConvFields(Fields):
     eps: float = Field(1e-5, gt=0, description="batch-norm epsilon")
     momentum: float = Field(0.1, gt=0, le=1, description="batch-norm momentum (PyTorch sense)")
     act: ActName = None
+    width: float = Field(
+        1.0, gt=0, description="multiplier on filters (a spec's width knob: "
+        "defaults: {conv: {width: ${width}}}); the product is rounded to a multiple of divisor"
+    )
+    divisor: PositiveInt = Field(8, description="channel rounding when width is not 1")
 
     @field_validator("norm", mode="before")
     @classmethod
@@ -73,9 +79,13 @@ class Conv(LayerKind):
     }
 
     def prepare(self, f: ConvFields, shape: Shape) -> ConvFields:
+        update: dict[str, Any] = {}
+        if f.width != 1.0:
+            # Applied once here, so every later rule sees the real channel count.
+            update.update(filters=make_divisible(f.filters * f.width, f.divisor), width=1.0)
         if f.groups == "all" and shape:
-            return f.model_copy(update={"groups": shape[0]})
-        return f
+            update["groups"] = shape[0]
+        return f.model_copy(update=update) if update else f
 
     def infer(self, f: ConvFields, shape: Shape) -> Shape:
         pad = resolve_padding(self.name, f.padding, f.kernel, f.dilation)
@@ -124,11 +134,13 @@ class Conv(LayerKind):
     def label(self, f: ConvFields) -> str:
         notes = [str(f.filters)]
         if f.stride != (1, 1):
-            notes.append(f"stride {f.stride[0]}" if f.stride[0] == f.stride[1] else f"stride {f.stride}")
+            square = f.stride[0] == f.stride[1]
+            notes.append(f"stride {f.stride[0]}" if square else f"stride {f.stride}")
         if f.padding == "valid":
             notes.append("V")
         elif f.padding != "same":
-            notes.append(f"pad {f.padding[0]}" if f.padding[0] == f.padding[1] else f"pad {f.padding}")
+            square = f.padding[0] == f.padding[1]
+            notes.append(f"pad {f.padding[0]}" if square else f"pad {f.padding}")
         if isinstance(f.groups, int) and f.groups > 1:
             notes.append(f"groups {f.groups}")
         if not f.act:

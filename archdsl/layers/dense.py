@@ -36,7 +36,9 @@ class Flatten(LayerKind):
 
 
 class DropoutFields(Fields):
-    p: float = Field(0.5, ge=0, lt=1, description="drop probability (the paper's keep 0.8 is p=0.2)")
+    p: float = Field(
+        0.5, ge=0, lt=1, description="drop probability (the paper's keep 0.8 is p=0.2)"
+    )
 
 
 class Dropout(LayerKind):
@@ -72,7 +74,9 @@ class Linear(LayerKind):
 
     def infer(self, f: LinearFields, shape: Shape) -> Shape:
         if len(shape) != 1:
-            raise LayerError(f"linear needs a flat input, got {fmt_shape(shape)}: add gap or flatten")
+            raise LayerError(
+                f"linear needs a flat input, got {fmt_shape(shape)}: add gap or flatten"
+            )
         return (f.features,)
 
     def cost(self, f: LinearFields, shape: Shape, out: Shape) -> LayerCost:

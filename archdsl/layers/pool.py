@@ -27,7 +27,9 @@ if TYPE_CHECKING:
 
 class PoolFields(Fields):
     kernel: Pair = Field(description="window height x width")
-    stride: Pair = Field((1, 1), description="as in the papers, a pool without a stride is stride 1")
+    stride: Pair = Field(
+        (1, 1), description="as in the papers, a pool without a stride is stride 1"
+    )
     padding: Padding = Field("same", description="'same', 'valid' (the paper's V), or explicit")
     ceil_mode: bool = False
 
