@@ -38,6 +38,11 @@ class SpecDocument(BaseModel):
     )
     blocks: dict[str, Any] = Field(default_factory=dict, description="reusable named blocks")
     network: Optional[list[Any]] = Field(None, description="the network, a sequence of nodes")
+    reference: Optional[Union[dict[str, Any], list[dict[str, Any]]]] = Field(
+        None,
+        description="what the spec is verified against: {model: 'timm:inception_v4' | "
+        "'torchvision:NAME' | ..., kwargs: {...}, params: N, macs: N, source: '...'}",
+    )
 
 
 def validate_document(root: YNode, filename: str) -> SpecDocument:
