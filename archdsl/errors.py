@@ -6,6 +6,7 @@ editors count), so that a user can jump straight to it.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 
@@ -53,14 +54,29 @@ class SpecErrors(Exception):
         return cls([SpecError(loc, message, path)])
 
 
+_REPEAT_RE = re.compile(r"\(repeat (\d+) of (\d+)\)")
+
+
 def _dedupe(errors: list[SpecError]) -> list[SpecError]:
-    """Drop exact repeats (the same error reported through two routes), keeping order."""
-    seen: set[SpecError] = set()
-    out = []
+    """Drop exact repeats and fold the same error in every repeat of a block into one line.
+
+    A wrong block repeated ten times fails the same way ten times; the first is shown, with
+    how many more repeats fail alike.
+    """
+    groups: dict[tuple[Loc, str, str], list[SpecError]] = {}
     for e in errors:
-        if e not in seen:
-            seen.add(e)
-            out.append(e)
+        key = (e.loc, e.message, _REPEAT_RE.sub("(repeat)", e.path))
+        group = groups.setdefault(key, [])
+        if e not in group:
+            group.append(e)
+    out = []
+    for group in groups.values():
+        first = group[0]
+        if len(group) > 1:
+            more = len(group) - 1
+            first = SpecError(first.loc, f"{first.message} (and in {more} more "
+                                         f"repeat{'s' if more > 1 else ''})", first.path)
+        out.append(first)
     return out
 
 

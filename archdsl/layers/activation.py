@@ -56,5 +56,32 @@ class Activation(LayerKind):
         return ACTIVATIONS[self.name][0]
 
 
+class ActFields(Fields):
+    fn: ActName = None  # None: the identity
+
+
+class ChosenActivation(LayerKind):
+    """``act relu``, ``act ${after}``: the activation as a value, so a knob can pick it or
+    drop it (``none``: the identity, e.g. TF-slim's last Inception-ResNet-C block)."""
+
+    name = "act"
+    summary = "an activation chosen by value (act relu, act none, act ${name})"
+    fields = ActFields
+    words = {**{a: {"fn": a} for a in ACTIVATIONS},
+             **{w: {"fn": None} for w in ("none", "None", "identity")}}
+
+    def infer(self, f: ActFields, shape: Shape) -> Shape:
+        return shape
+
+    def build(self, f: ActFields, shape: Shape, out: Shape) -> nn.Module:
+        from torch import nn
+
+        return build_activation(f.fn) if f.fn else nn.Identity()
+
+    def label(self, f: ActFields) -> str:
+        return ACTIVATIONS[f.fn][0] if f.fn else "Identity"
+
+
 for _name in ACTIVATIONS:
     register(Activation(_name))
+register(ChosenActivation())
