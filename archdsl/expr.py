@@ -223,9 +223,10 @@ class _Eval:
 
     def visit_Call(self, node: ast.Call) -> Any:
         if not isinstance(node.func, ast.Name) or node.func.id not in FUNCTIONS:
-            what = node.func.id if isinstance(node.func, ast.Name) else "this call"
+            what = f"function {node.func.id!r}" if isinstance(node.func, ast.Name) \
+                else "calling a method"
             raise ExprError(
-                f"function {what!r} is not allowed; spec expressions may call {sorted(FUNCTIONS)}"
+                f"{what} is not allowed; spec expressions may call {', '.join(sorted(FUNCTIONS))}"
             )
         args = [self.visit(a) for a in node.args]
         kwargs = {}

@@ -30,6 +30,9 @@ class Ctx:
     where: str = ""  # the chain of block calls, for messages
     stack: tuple[str, ...] = ()  # blocks being expanded, to catch recursion
     top: bool = False  # in the network's own sequence (layers are named by kind there)
+    # After a broken node the real shape is unknown; the rest is still checked for errors that
+    # do not depend on shapes (arguments, fields, recursion), with shape errors held back.
+    guessing: bool = False
 
 
 def join(path: str, name: str) -> str:
@@ -64,6 +67,11 @@ class Resolver:
 
     def error(self, loc: Loc, msg: str, ctx: Ctx) -> None:
         self.sink.add(loc, msg, ctx.where)
+
+    def shape_error(self, loc: Loc, msg: str, ctx: Ctx) -> None:
+        """An error about shapes: meaningless, so not reported, when shapes are guessed."""
+        if not ctx.guessing:
+            self.sink.add(loc, msg, ctx.where)
 
     # --- nodes -------------------------------------------------------------------------------
     def node(self, ast: Ast, shape: Shape, ctx: Ctx, name: str, path: str) -> ir.Node | None:
@@ -111,15 +119,21 @@ class Resolver:
         items: list[ir.Node] = []
         used: set[str] = set()
         cur = shape
+        broken = False
         for i, item in enumerate(ast.items):
             child_name = _unique(self.default_name(item, i, ctx), used)
             child = self.node(item, cur, ctx, child_name, join(path, child_name))
             if child is None:
-                return None  # the shape after a broken node is unknown: stop this sequence
+                # The shape after a broken node is unknown: go on guessing it is unchanged.
+                broken = True
+                ctx = replace(ctx, guessing=True)
+                continue
             items.append(child)
             cur = child.out_shape
-        if not items:
+        if not ast.items:
             self.error(ast.loc, "an empty sequence", ctx)
+            return None
+        if broken:
             return None
         return ir.Seq(name, path, ast.loc, shape, cur, items=items)
 
@@ -152,9 +166,10 @@ class Resolver:
         for b in branches[1:]:
             if b.out_shape[1:] != first.out_shape[1:] or len(b.out_shape) != len(first.out_shape):
                 sizes = ", ".join(f"{x.name} gives {fmt_shape(x.out_shape)}" for x in branches)
-                self.error(ast.loc, f"concat: branches must agree in size except channels: {sizes}",
-                           ctx)
-                return None
+                self.shape_error(
+                    ast.loc, f"concat: branches must agree in size except channels: {sizes}", ctx
+                )
+                break  # go on with the first branch's size, so that later blocks are checked
         out = (sum(b.out_shape[0] for b in branches),) + first.out_shape[1:]
         return ir.Concat(name, path, ast.loc, shape, out, branches=branches)
 
@@ -173,7 +188,7 @@ class Resolver:
             return None
         carried = shortcut.out_shape if shortcut else shape
         if body.out_shape != carried:
-            self.error(ast.loc, "residual add: " + _mismatch(body.out_shape, carried), ctx)
+            self.shape_error(ast.loc, "residual add: " + _mismatch(body.out_shape, carried), ctx)
             # Go on with the shortcut's shape, so that later blocks are still checked.
         scale = 1.0
         if ast.scale is not None:
@@ -207,7 +222,7 @@ class Resolver:
         env = dict(self.params)
         env.update(args)
         env[_IN_NAME] = ShapeView(shape)
-        sub = Ctx(env, where, ctx.stack + (ast.block,))
+        sub = Ctx(env, where, ctx.stack + (ast.block,), guessing=ctx.guessing)
         node = self.one(block.body, shape, sub, name, path)
         if node is not None:
             node.block = ast.block
@@ -296,7 +311,7 @@ class Resolver:
             fields = kind.prepare(fields, shape)
             out = kind.infer(fields, shape)
         except LayerError as exc:
-            self.error(ast.loc, f"{exc} (input {fmt_shape(shape)})", ctx)
+            self.shape_error(ast.loc, f"{exc} (input {fmt_shape(shape)})", ctx)
             return None
         return ir.Layer(name, path, ast.loc, shape, out, kind=ast.kind, fields=fields)
 

@@ -75,13 +75,15 @@ def locate(node: YNode, path: tuple[Any, ...]) -> Loc:
 # ``${...}`` must be writable inside flow lists (``[conv 1x1 ${k}, conv 3x3 ${l}]``), where YAML
 # would read its braces and commas as structure. Before parsing they are swapped for private-use
 # characters of the same width (so columns stay right) and swapped back in every scalar.
-_OPEN, _CLOSE, _COMMA = "\ue000", "\ue001", "\ue002"
+_OPEN, _CLOSE, _COMMA, _COLON = "\ue000", "\ue001", "\ue002", "\ue003"
 _PROTECT_RE = re.compile(r"\$\{([^{}\n]*)\}")
-_RESTORE = str.maketrans({_OPEN: "{", _CLOSE: "}", _COMMA: ","})
+_RESTORE = str.maketrans({_OPEN: "{", _CLOSE: "}", _COMMA: ",", _COLON: ":"})
 
 
 def _protect(text: str) -> str:
-    return _PROTECT_RE.sub(lambda m: f"${_OPEN}{m.group(1).replace(',', _COMMA)}{_CLOSE}", text)
+    return _PROTECT_RE.sub(
+        lambda m: f"${_OPEN}{m.group(1).replace(',', _COMMA).replace(':', _COLON)}{_CLOSE}", text
+    )
 
 
 def _restore(value: Any) -> Any:

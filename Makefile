@@ -1,0 +1,56 @@
+# Two entry points, as the README's quick start says:
+#   make build   set up a CPU-only environment and build Inception-v4 (the main job)
+#   make test    set up the test environment (timm, torchvision, fvcore, Graphviz) and run
+#                ruff and the whole test suite; exits non-zero on any failure
+# Each keeps its own virtual environment, rebuilt when pyproject.toml changes.
+
+PYTHON ?= python3
+BUILD_VENV := .venv-build
+TEST_VENV := .venv-test
+# torch 2.13.0 is the CPU build this machine kind keeps on disk (about 1 GB); timm and
+# torchvision need 2.14.1 with torchvision 0.29.1 (also on disk, a 5.6 GB CUDA build).
+BUILD_TORCH := torch==2.13.0
+TEST_TORCH := torch==2.14.1 torchvision==0.29.1
+
+.PHONY: build test lint graphviz figures models clean
+
+build: $(BUILD_VENV)/.installed
+	$(BUILD_VENV)/bin/archdsl build specs/inception_v4.yaml
+
+test: $(TEST_VENV)/.installed graphviz
+	$(TEST_VENV)/bin/ruff check .
+	$(TEST_VENV)/bin/python -m pytest
+
+lint: $(TEST_VENV)/.installed
+	$(TEST_VENV)/bin/ruff check .
+
+$(BUILD_VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(BUILD_VENV)
+	$(BUILD_VENV)/bin/pip install --quiet --upgrade pip
+	$(BUILD_VENV)/bin/pip install --quiet $(BUILD_TORCH)
+	$(BUILD_VENV)/bin/pip install --quiet -e .
+	touch $@
+
+$(TEST_VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(TEST_VENV)
+	$(TEST_VENV)/bin/pip install --quiet --upgrade pip
+	$(TEST_VENV)/bin/pip install --quiet $(TEST_TORCH)
+	$(TEST_VENV)/bin/pip install --quiet -e ".[test]"
+	touch $@
+
+# The diagrams need the `dot` program (Debian's graphviz package); install it when missing.
+graphviz:
+	@command -v dot >/dev/null 2>&1 || { \
+	  echo "installing Graphviz (dot)"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq graphviz >/dev/null; }
+	@dot -V
+
+figures: $(TEST_VENV)/.installed graphviz
+	$(TEST_VENV)/bin/python tools/make_figures.py
+
+models: $(TEST_VENV)/.installed
+	$(TEST_VENV)/bin/python tools/models_doc.py
+
+clean:
+	rm -rf $(BUILD_VENV) $(TEST_VENV) .pytest_cache .ruff_cache
