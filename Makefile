@@ -28,7 +28,7 @@ $(BUILD_VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(BUILD_VENV)
 	$(BUILD_VENV)/bin/pip install --quiet --upgrade pip
 	$(BUILD_VENV)/bin/pip install --quiet $(BUILD_TORCH)
-	$(BUILD_VENV)/bin/pip install --quiet -e .
+	$(BUILD_VENV)/bin/pip install --quiet -e ".[torch]"
 	touch $@
 
 $(TEST_VENV)/.installed: pyproject.toml

@@ -85,6 +85,25 @@ class Residual(Node):
         return [n for n in (self.body, self.shortcut, self.after) if n is not None]
 
 
+@dataclass
+class Aux(Node):
+    """An auxiliary head (GoogLeNet, Inception-v3): a side branch on the current tensor whose
+    output is an extra network output. The main path passes through unchanged; the head's own
+    output shape is ``head.out_shape``.
+
+    Like torchvision's, the head runs in training mode only, so eval-mode costs (MACs, fvcore)
+    leave it out while parameter counts include it.
+    """
+
+    head: Node | None = None
+    # The name of the earlier network item whose output the head reads (``from:``); None: the
+    # current tensor. ``in_shape`` is the head's input, ``out_shape`` the main path's tensor.
+    source: str | None = None
+
+    def children(self) -> list[Node]:
+        return [self.head] if self.head is not None else []
+
+
 def describe(node: Node) -> str:
     """One line for a node in summaries: ``inception_a x4``, ``reduction_a(k=192, ...)``."""
     if isinstance(node, Seq) and node.repeat:

@@ -19,7 +19,7 @@ from .expr import _IN_NAME, ShapeView, has_expr, interpolate
 from .layers import KINDS
 from .layers.base import LayerError, Shape, fmt_shape
 from .program import Program
-from .syntax import Ast, CallAst, ConcatAst, LayerAst, ResidualAst, SeqAst, Val
+from .syntax import Ast, AuxAst, CallAst, ConcatAst, LayerAst, ResidualAst, SeqAst, Val
 
 MAX_REPEAT = 10_000
 
@@ -44,6 +44,7 @@ class Resolver:
         self.prog = prog
         self.params = params
         self.sink = sink
+        self.top_outputs: dict[str, Shape] = {}  # the network's items so far (aux ``from:``)
 
     def network(self, shape: Shape) -> ir.Seq | None:
         assert self.prog.network is not None
@@ -113,7 +114,55 @@ class Resolver:
             return self.seq(ast, shape, replace(ctx, top=False), name, path)
         if isinstance(ast, ConcatAst):
             return self.concat(ast, shape, ctx, name, path)
+        if isinstance(ast, AuxAst):
+            return self.aux(ast, shape, ctx, name, path)
         return self.residual(ast, shape, ctx, name, path)
+
+    def included(self, ast: Ast, ctx: Ctx) -> bool:
+        """False when the node's ``when:`` is false (it is then left out of its sequence)."""
+        if ast.when is None:
+            return True
+        try:
+            keep = self.value(ast.when, ctx.env)
+        except SpecErrors as exc:
+            self.sink.extend(exc, ctx.where)
+            return False
+        if not isinstance(keep, (bool, int)):
+            self.error(ast.when.loc, f"when: expected true or false, got {keep!r}", ctx)
+            return False
+        return bool(keep)
+
+    def misplaced_when(self, ast: Ast | None, ctx: Ctx) -> bool:
+        """``when:`` leaves a node out of a sequence or concat; anywhere else it is an error."""
+        if ast is None or ast.when is None:
+            return False
+        self.error(ast.when.loc, "when: only the items of a sequence and the branches of a "
+                                 "concat can be left out", ctx)
+        return True
+
+    def aux(self, ast: AuxAst, shape: Shape, ctx: Ctx, name: str, path: str) -> ir.Node | None:
+        """An auxiliary head on the current tensor; the main path goes on unchanged."""
+        if not ctx.top:
+            self.error(ast.loc, "aux: auxiliary heads are allowed only in the network's own "
+                                "sequence (not in blocks, repeats or branches)", ctx)
+            return None
+        assert ast.head is not None
+        if self.misplaced_when(ast.head, ctx):
+            return None
+        source, tapped = None, shape
+        if ast.source is not None:
+            source = ast.source.value
+            if source not in self.top_outputs:
+                known = ", ".join(self.top_outputs) or "none"
+                self.error(ast.source.loc, f"aux from: {source!r} is not an earlier item of the "
+                                           f"network (earlier items: {known})", ctx)
+                return None
+            tapped = self.top_outputs[source]
+        head_ctx = replace(ctx, top=False, env={**ctx.env, _IN_NAME: ShapeView(tapped)})
+        head = self.one(ast.head, tapped, head_ctx, "head", join(path, "head"))
+        if head is None:
+            return None
+        return ir.Aux(name, path, ast.loc, tapped, shape, head=head, source=source)
 
     def seq(self, ast: SeqAst, shape: Shape, ctx: Ctx, name: str, path: str) -> ir.Seq | None:
         items: list[ir.Node] = []
@@ -121,6 +170,8 @@ class Resolver:
         cur = shape
         broken = False
         for i, item in enumerate(ast.items):
+            if not self.included(item, ctx):
+                continue
             child_name = _unique(self.default_name(item, i, ctx), used)
             child = self.node(item, cur, ctx, child_name, join(path, child_name))
             if child is None:
@@ -130,6 +181,8 @@ class Resolver:
                 continue
             items.append(child)
             cur = child.out_shape
+            if ctx.top and not isinstance(child, ir.Aux):
+                self.top_outputs[child.name] = cur
         if not ast.items:
             self.error(ast.loc, "an empty sequence", ctx)
             return None
@@ -145,6 +198,8 @@ class Resolver:
             return ast.block
         if isinstance(ast, LayerAst) and ctx.top:
             return ast.kind
+        if isinstance(ast, AuxAst):
+            return "aux"
         return str(index)
 
     def concat(self, ast: ConcatAst, shape: Shape, ctx: Ctx, name: str,
@@ -154,6 +209,8 @@ class Resolver:
         used: set[str] = set()
         broken = False
         for i, b in enumerate(ast.branches):
+            if not self.included(b, sub):
+                continue
             bname = _unique(b.name or f"branch{i}", used)
             child = self.node(b, shape, sub, bname, join(path, bname))
             if child is None:
@@ -178,6 +235,8 @@ class Resolver:
         # Inside a residual, ``in`` is the residual's input: what the body must give back.
         sub = replace(ctx, top=False, env={**ctx.env, _IN_NAME: ShapeView(shape)})
         assert ast.body is not None
+        if any(self.misplaced_when(a, ctx) for a in (ast.body, ast.shortcut, ast.after)):
+            return None
         body = self.one(ast.body, shape, sub, "body", join(path, "body"))
         shortcut = None
         if ast.shortcut is not None:
@@ -217,7 +276,7 @@ class Resolver:
             self.error(ast.loc, f"block {ast.block!r} calls itself ({cycle})", ctx)
             return None
         args = self.bind_args(ast, block.args, ctx, where)
-        if args is None or block.body is None:
+        if args is None or block.body is None or self.misplaced_when(block.body, ctx):
             return None
         env = dict(self.params)
         env.update(args)
@@ -300,12 +359,21 @@ class Resolver:
         try:
             fields = kind.fields.model_validate(raw)
         except ValidationError as exc:
+            # A field with several admissible types fails once per type: one line per field.
+            by_field: dict[str, list[str]] = {}
             for err in exc.errors():
                 field = str(err["loc"][0]) if err["loc"] else ""
                 msg = err["msg"]
                 if err["type"] == "extra_forbidden":
                     msg = f"no such field (a {ast.kind} has {', '.join(kind.fields.model_fields)})"
-                self.error(locs.get(field, ast.loc), f"{ast.kind}: {field}: {msg}", ctx)
+                msgs = by_field.setdefault(field, [])
+                if msg not in msgs:
+                    msgs.append(msg)
+            for field, msgs in by_field.items():
+                shown = repr(raw[field]) if field in raw else ""
+                got = f" (got {shown})" if shown and len(msgs) > 1 else ""
+                self.error(locs.get(field, ast.loc),
+                           f"{ast.kind}: {field}: {'; or '.join(msgs)}{got}", ctx)
             return None
         try:
             fields = kind.prepare(fields, shape)

@@ -46,6 +46,10 @@ def node_schema(defs: dict[str, Any]) -> dict[str, Any]:
                    "type": "array", "items": {"$ref": "#/$defs/node"}},
         "seq": {"description": "a sequence of nodes", "type": "array",
                 "items": {"$ref": "#/$defs/node"}},
+        "aux": {"description": "an auxiliary head on the current tensor: its output is an extra "
+                               "network output (training mode); the main path goes on unchanged",
+                "anyOf": [{"type": "array", "items": {"$ref": "#/$defs/node"}},
+                          {"$ref": "#/$defs/node"}]},
         "residual": {
             "description": "after(shortcut(x) + scale * body(x))",
             "anyOf": [
@@ -69,6 +73,10 @@ def node_schema(defs: dict[str, Any]) -> dict[str, Any]:
             **structures,
             "name": {"type": "string", "pattern": r"^[A-Za-z_][A-Za-z0-9_]*$"},
             "repeat": {"anyOf": [{"type": "integer", "minimum": 1}, EXPR]},
+            "when": {"anyOf": [{"type": "boolean"}, EXPR],
+                     "description": "leave the node out when false, e.g. when: ${aux}"},
+            "from": {"type": "string", "description": "aux only: the earlier network item whose "
+                                                      "output the head reads"},
         },
         "additionalProperties": {"type": ["object", "string", "null"],
                                  "description": "a block call: {block: {arg: value}}"},

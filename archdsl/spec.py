@@ -63,6 +63,12 @@ class Spec:
     def output_shape(self) -> Shape:
         return self.ir.out_shape
 
+    @property
+    def aux_output_shapes(self) -> dict[str, Shape]:
+        """Output shape of each auxiliary head, by the head's path (in spec order)."""
+        return {n.path: n.head.out_shape for n in self.ir.items
+                if isinstance(n, ir.Aux) and n.head is not None}
+
     def shapes(self) -> dict[str, Shape]:
         """Inferred output shape of every node (block, structure and layer), by module path."""
         return {n.path: n.out_shape for n in self.ir.walk() if n.path}

@@ -8,7 +8,12 @@ A node is written in one of three ways:
 * a mapping with one node key and optional ``name`` and ``repeat``:
   ``{conv: {filters: 64, kernel: 1x7}}``, ``{concat: [...]}``,
   ``{residual: {body: ..., scale: 0.17}}``, ``{seq: [...]}``,
-  or a block call ``{reduction_a: {k: 192}}``.
+  or a block call ``{reduction_a: {k: 192}}``;
+  ``{aux: [...]}`` is an auxiliary head: a side branch whose output is an extra network output
+  (on the current tensor, or with ``from: NAME`` on the output of an earlier item).
+
+Any mapping may carry ``when: ${expr}``: when false, the node is left out (a knob can switch
+auxiliary heads or optional layers off).
 
 Values stay unevaluated here (they may hold ``${...}``); the resolver evaluates them per call.
 """
@@ -25,7 +30,7 @@ from .layers import KINDS
 from .layers.base import parse_scalar
 from .source import YMap, YNode, YScalar, YSeq
 
-STRUCTURES = ("concat", "residual", "seq")
+STRUCTURES = ("concat", "residual", "seq", "aux")
 NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 REPEAT_RE = re.compile(r"^x(\d+|\$\{[^{}]*\})$")
 
@@ -43,6 +48,7 @@ class NodeAst:
     loc: Loc
     name: str | None = None
     repeat: Val | None = None
+    when: Val | None = None  # left out when this evaluates false
 
 
 @dataclass
@@ -77,7 +83,13 @@ class ResidualAst(NodeAst):
     after: Ast | None = None
 
 
-Ast = Union[LayerAst, CallAst, SeqAst, ConcatAst, ResidualAst]
+@dataclass
+class AuxAst(NodeAst):
+    head: Ast | None = None
+    source: Val | None = None  # ``from:``: the earlier item whose output the head reads
+
+
+Ast = Union[LayerAst, CallAst, SeqAst, ConcatAst, ResidualAst, AuxAst]
 
 
 def to_val(node: YNode) -> Val:
@@ -143,8 +155,19 @@ class Parser:
 
     # --- mapping form ------------------------------------------------------------------------
     def mapping(self, y: YMap) -> Ast:
+        ast = self._mapping(y)
+        if "when" in y.items:
+            ast.when = to_val(y.get("when"))
+        if "from" in y.items:
+            if not isinstance(ast, AuxAst):
+                raise SpecErrors.one(y.key_loc("from"), "from: only an aux head reads the output "
+                                                        "of an earlier node")
+            ast.source = to_val(y.get("from"))
+        return ast
+
+    def _mapping(self, y: YMap) -> Ast:
         name = repeat = None
-        keys = [k for k in y.items if k not in ("name", "repeat")]
+        keys = [k for k in y.items if k not in ("name", "repeat", "when", "from")]
         if "name" in y.items:
             n = y.get("name")
             name = self.check_name(n.plain_value(), n.loc)
@@ -153,7 +176,7 @@ class Parser:
         if len(keys) != 1:
             what = "no node key" if not keys else f"several node keys ({', '.join(keys)})"
             raise SpecErrors.one(
-                y.loc, f"a node mapping needs exactly one of concat, residual, seq, a layer "
+                y.loc, f"a node mapping needs exactly one of concat, residual, seq, aux, a layer "
                 f"kind or a block name; found {what}"
             )
         key = keys[0]
@@ -169,6 +192,12 @@ class Parser:
             return ConcatAst(y.loc, name, repeat, branches=self.items(body))
         if key == "residual":
             return self.residual(body, y.loc, name, repeat)
+        if key == "aux":
+            if isinstance(body, YSeq):
+                if not body.items:
+                    raise SpecErrors.one(body.loc, "aux takes the head's nodes")
+                return AuxAst(y.loc, name, repeat, head=SeqAst(body.loc, items=self.items(body)))
+            return AuxAst(y.loc, name, repeat, head=self.node(body))
         if key in self.blocks:
             args: dict[str, Val] = {}
             if isinstance(body, YMap):

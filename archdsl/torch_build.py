@@ -51,12 +51,58 @@ class Residual(nn.Module):
         return f"scale={self.scale:g}"
 
 
+class WithAux(nn.Sequential):
+    """The network's sequence when it has auxiliary heads (GoogLeNet, Inception-v3).
+
+    The items keep their names and order (module paths stay the IR paths); the heads sit at the
+    positions ``aux_at``; head k reads ``saved[reads[k]]``, the output of an earlier item kept
+    in the forward pass (the items at ``keep``, -1 being the input). The main path goes on
+    unchanged past a head.
+    As in torchvision, the heads run in training mode only: ``model(x)`` is the main output in
+    eval mode and ``(main, aux_1, aux_2, ...)`` (heads in spec order) in training mode. Scripted
+    with TorchScript, which needs one return type, it always returns ``(main, [aux...])``.
+    """
+
+    def __init__(self, items: OrderedDict[str, nn.Module], aux_at: list[int],
+                 taps: list[int]) -> None:
+        super().__init__(items)
+        self.aux_at = aux_at
+        self.keep = sorted(set(taps))
+        self.reads = [self.keep.index(t) for t in taps]
+
+    def forward(self, x: torch.Tensor):  # noqa: ANN201, D102 -- see the class docstring
+        aux: list[torch.Tensor] = []
+        saved: list[torch.Tensor] = []
+        if -1 in self.keep:
+            saved.append(x)
+        for i, item in enumerate(self):
+            if i in self.aux_at:
+                if self.training:
+                    aux.append(item(saved[self.reads[self.aux_at.index(i)]]))
+            else:
+                x = item(x)
+                if i in self.keep:
+                    saved.append(x)
+        if torch.jit.is_scripting():
+            return x, aux
+        return self._eager_outputs(x, aux)
+
+    @torch.jit.unused
+    def _eager_outputs(self, x: torch.Tensor, aux: list[torch.Tensor]):  # noqa: ANN202
+        return (x, *aux) if self.training and aux else x
+
+
 def build_module(node: ir.Node) -> nn.Module:
     """Build the module for an IR node and everything below it."""
     if isinstance(node, ir.Layer):
         return node.kind_def.build(node.fields, node.in_shape, node.out_shape)
     if isinstance(node, ir.Seq):
-        return nn.Sequential(OrderedDict((c.name, build_module(c)) for c in node.items))
+        items = OrderedDict((c.name, build_module(c)) for c in node.items)
+        aux_at = [i for i, c in enumerate(node.items) if isinstance(c, ir.Aux)]
+        return WithAux(items, aux_at, _taps(node)) if aux_at else nn.Sequential(items)
+    if isinstance(node, ir.Aux):
+        assert node.head is not None
+        return nn.Sequential(OrderedDict(head=build_module(node.head)))
     if isinstance(node, ir.Concat):
         return Concat(OrderedDict((b.name, build_module(b)) for b in node.branches))
     if isinstance(node, ir.Residual):
@@ -68,3 +114,15 @@ def build_module(node: ir.Node) -> nn.Module:
             build_module(node.after) if node.after else None,
         )
     raise TypeError(f"unknown IR node {type(node).__name__}")
+
+
+def _taps(seq: ir.Seq) -> list[int]:
+    """For each aux head of the sequence, the index of the item whose output it reads (-1: the
+    sequence's input)."""
+    last, where, taps = -1, {}, []
+    for i, item in enumerate(seq.items):
+        if isinstance(item, ir.Aux):
+            taps.append(where[item.source] if item.source is not None else last)
+        else:
+            last = where[item.name] = i
+    return taps

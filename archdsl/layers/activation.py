@@ -18,8 +18,10 @@ ACTIVATIONS: dict[str, tuple[str, str]] = {
     "sigmoid": ("Sigmoid", "Sigmoid"),
     "gelu": ("GELU", "GELU"),
     "silu": ("SiLU", "SiLU"),
+    # LeCun et al. 1998, appendix A: f(a) = 1.7159 tanh(2a/3), so that f(1) = 1 and f(-1) = -1.
+    "scaled_tanh": ("1.7159 tanh(2a/3)", "ScaledTanh"),
 }
-ActName = Optional[Literal["relu", "relu6", "tanh", "sigmoid", "gelu", "silu"]]
+ActName = Optional[Literal["relu", "relu6", "tanh", "sigmoid", "gelu", "silu", "scaled_tanh"]]
 
 
 def build_activation(name: str, inplace: bool = False) -> nn.Module:
@@ -31,6 +33,10 @@ def build_activation(name: str, inplace: bool = False) -> nn.Module:
     """
     from torch import nn
 
+    if name == "scaled_tanh":  # not in torch.nn
+        from ..torch_layers import ScaledTanh
+
+        return ScaledTanh()
     cls = getattr(nn, ACTIVATIONS[name][1])
     return cls(inplace=True) if inplace and name in ("relu", "relu6", "silu") else cls()
 
