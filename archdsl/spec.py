@@ -16,12 +16,14 @@ from typing import TYPE_CHECKING, Any
 from . import ir
 from .errors import ErrorSink, Loc, SpecErrors
 from .expr import interpolate
-from .layers.base import Shape, fmt_shape
+from .layers.base import Shape, fmt_shape, numel
 from .program import Program, read_program
 from .resolve import Resolver
 
 if TYPE_CHECKING:
     from torch import nn
+
+    from .cost import CostReport
 
 # A spec over these sizes is refused before anything is allocated (``allow_large`` lifts it):
 # a typo such as 40960 filters for 4096 should not take the machine down.
@@ -78,6 +80,12 @@ class Spec:
 
     def param_count(self) -> int:
         return ir.param_count(self.ir)
+
+    def cost(self) -> CostReport:
+        """Parameters, MACs, fvcore flops and activations, totals and per node (no torch)."""
+        from .cost import cost_report
+
+        return cost_report(self)
 
     def build(self) -> nn.Module:
         """The torch module (imports torch)."""
@@ -167,7 +175,7 @@ def resolve_input(prog: Program, given: str | Shape | None, params: dict[str, An
 
 def check_size(spec: Spec) -> None:
     params = spec.param_count()
-    acts = sum(_numel(layer.out_shape) for layer in spec.ir.layers())
+    acts = sum(numel(layer.out_shape) for layer in spec.ir.layers())
     loc = spec.program.network.loc if spec.program.network else Loc(str(spec.path), 1, 1)
     if params > MAX_PARAMS:
         raise SpecErrors.one(loc, f"the network has {params:,} parameters, over the limit of "
@@ -176,10 +184,3 @@ def check_size(spec: Spec) -> None:
         raise SpecErrors.one(loc, f"the network makes {acts:,} activations for input "
                                   f"{fmt_shape(spec.input_shape)}, over the limit of "
                                   f"{MAX_ACTIVATIONS:,}; pass --allow-large to build it anyway")
-
-
-def _numel(shape: Shape) -> int:
-    n = 1
-    for d in shape:
-        n *= d
-    return n

@@ -15,10 +15,11 @@ from archdsl.checkpoint import load_checkpoint, save
 
 
 def other_input(spec: archdsl.Spec) -> tuple[int, int, int]:
-    """A second input size the network accepts: 3/4 of its own, else 5/4."""
+    """A second input size the network accepts: 3/4 of its own, else 5/4, else 64 more
+    (BN-Inception, like Cadene's, needs grids that stay even down to 14x14)."""
     c, h, w = spec.input_shape
-    for scale in (0.75, 1.25):
-        shape = (c, round(h * scale), round(w * scale))
+    for size in (round(h * 0.75), round(h * 1.25), h + 64):
+        shape = (c, size, round(w * size / h))
         try:
             archdsl.load(spec.path, input=shape)
             return shape
