@@ -142,7 +142,7 @@ def test_concat_of_different_sizes_and_valid_conv_too_big(write_spec) -> None:
     errs = errors_of(path)
     assert errs[0] == (f"{path}:4:5: concat: branches must agree in size except channels: "
                        "branch0 gives 8x32x32, branch1 gives 8x16x16")
-    assert errs[1].startswith(f"{path}:7:5: conv: a 40x40 window does not fit the input 32x32")
+    assert errs[1].startswith(f"{path}:7:5: conv: a 40x40 window does not fit the input grid 32x32 (input 16x32x32)")
     assert len(errs) == 2
 
 

@@ -234,9 +234,8 @@ def sliding_shape(
     oh = window_out(h, kernel[0], stride[0], (pad[0], pad[0]), dilation[0], ceil)
     ow = window_out(w, kernel[1], stride[1], (pad[1], pad[1]), dilation[1], ceil)
     if oh <= 0 or ow <= 0:
-        padded = f"{h + 2 * pad[0]}x{w + 2 * pad[1]}"
+        padded = f", {h + 2 * pad[0]}x{w + 2 * pad[1]} padded" if any(pad) else ""
         raise LayerError(
-            f"{kind}: a {fmt_kernel(kernel)} window does not fit the input "
-            f"{h}x{w} (padded {padded})"
+            f"{kind}: a {fmt_kernel(kernel)} window does not fit the input grid {h}x{w}{padded}"
         )
     return (channels, oh, ow)
