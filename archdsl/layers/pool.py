@@ -73,7 +73,7 @@ class MaxPool(_Pool):
 class AvgPool(_Pool):
     name = "avgpool"
     summary = "average pooling"
-    title = "AvgPool"
+    title = "Avg Pooling"  # the paper's words (Figures 4-6); MaxPool is its word for max pooling
     fields = AvgPoolFields
     words = {"ceil": {"ceil_mode": True}, "exclude_pad": {"count_include_pad": False}}
 
