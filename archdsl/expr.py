@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import difflib
+import functools
 import math
 import operator
 import re
@@ -103,7 +104,7 @@ def evaluate(source: str, env: Mapping[str, Any], loc: Loc) -> Any:
     """Evaluate one expression (the text between ``${`` and ``}``)."""
     text = _IN_RE.sub(_IN_NAME, source.strip())
     try:
-        tree = ast.parse(text, mode="eval")
+        tree = _parse(text)
     except SyntaxError:
         raise SpecErrors.one(loc, f"expression ${{{source}}}: not a valid expression") from None
     try:
@@ -112,6 +113,13 @@ def evaluate(source: str, env: Mapping[str, Any], loc: Loc) -> Any:
         raise SpecErrors.one(loc, f"expression ${{{source}}}: {exc}") from None
     except (ArithmeticError, TypeError, ValueError) as exc:
         raise SpecErrors.one(loc, f"expression ${{{source}}}: {exc}") from None
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse(text: str) -> ast.Expression:
+    """Parsed once per distinct text: a spec repeats its expressions in every block call, and a
+    cost search loads the same spec many times. The tree is only read, never changed."""
+    return ast.parse(text, mode="eval")
 
 
 def has_expr(text: str) -> bool:

@@ -9,13 +9,14 @@ No torch here: the back ends (torch builder, cost counter, diagram renderer) wal
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from .errors import Loc
 from .layers import KINDS
-from .layers.base import Fields, LayerKind, Shape
+from .layers.base import Fields, LayerCost, LayerKind, Shape
 
 
 @dataclass
@@ -33,9 +34,11 @@ class Node:
 
     def walk(self) -> Iterator[Node]:
         """This node and all below it, depth first, in spec order."""
-        yield self
-        for child in self.children():
-            yield from child.walk()
+        stack: list[Node] = [self]
+        while stack:
+            node = stack.pop()
+            yield node
+            stack.extend(reversed(node.children()))
 
     def layers(self) -> Iterator[Layer]:
         for node in self.walk():
@@ -47,6 +50,7 @@ class Node:
 class Layer(Node):
     kind: str = ""
     fields: Fields | None = None
+    _cost: LayerCost | None = field(default=None, repr=False, compare=False)
 
     @property
     def kind_def(self) -> LayerKind:
@@ -55,6 +59,12 @@ class Layer(Node):
     @property
     def label(self) -> str:
         return self.kind_def.label(self.fields)
+
+    def cost(self) -> LayerCost:
+        """The kind's cost rule for this layer, computed once (copies of a repeat share it)."""
+        if self._cost is None:
+            self._cost = self.kind_def.cost(self.fields, self.in_shape, self.out_shape)
+        return self._cost
 
 
 @dataclass
@@ -120,11 +130,41 @@ def describe(node: Node) -> str:
 
 def param_count(node: Node) -> int:
     """Trainable parameters of a node and everything below it."""
-    return sum(lay.kind_def.cost(lay.fields, lay.in_shape, lay.out_shape).params
-               for lay in node.layers())
+    return sum(lay.cost().params for lay in node.layers())
 
 
 def buffer_count(node: Node) -> int:
     """Buffers (batch-norm running statistics) of a node and everything below it."""
-    return sum(lay.kind_def.cost(lay.fields, lay.in_shape, lay.out_shape).buffers
-               for lay in node.layers())
+    return sum(lay.cost().buffers for lay in node.layers())
+
+
+def relocate(node: Node, name: str, path: str) -> Node:
+    """A copy of a resolved subtree under another name and path (an identical repeat)."""
+    old = len(node.path)
+
+    def move(n: Node, new_name: str) -> Node:
+        twin = object.__new__(type(n))
+        twin.__dict__.update(n.__dict__)
+        twin.name, twin.path = new_name, path + n.path[old:]
+        for attr in _child_fields(type(n)):
+            value = getattr(n, attr)
+            if isinstance(value, Node):
+                setattr(twin, attr, move(value, value.name))
+            elif isinstance(value, list):
+                setattr(twin, attr, [move(c, c.name) for c in value])
+        return twin
+
+    return move(node, name)
+
+
+_CHILD_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def _child_fields(cls: type) -> tuple[str, ...]:
+    """The attributes of a node class that hold child nodes (looked up once per class)."""
+    if cls not in _CHILD_FIELDS:
+        _CHILD_FIELDS[cls] = tuple(
+            f.name for f in fields(cls)
+            if "Node" in str(f.type) and f.name not in ("name", "path", "loc")
+        )
+    return _CHILD_FIELDS[cls]

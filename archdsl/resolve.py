@@ -92,12 +92,21 @@ class Resolver:
             return None
         items: list[ir.Node] = []
         cur = shape
+        clean = False
         label = ast.block if isinstance(ast, CallAst) else (
             ast.kind if isinstance(ast, LayerAst) else "repeat")
         for i in range(n):
-            where = _chain(ctx.where, f"{label} (repeat {i + 1} of {n})")
-            sub = replace(ctx, where=where, top=False)
-            child = self.one(ast, cur, sub, str(i), join(path, str(i)), in_repeat=True)
+            prev = items[-1] if items else None
+            if prev is not None and prev.in_shape == cur and clean:
+                # The same node on the same input resolves the same way: copy it (the main
+                # saving when a search resolves thousands of variants).
+                child: ir.Node | None = ir.relocate(prev, str(i), join(path, str(i)))
+            else:
+                where = _chain(ctx.where, f"{label} (repeat {i + 1} of {n})")
+                sub = replace(ctx, where=where, top=False)
+                errors_before = len(self.sink.errors)
+                child = self.one(ast, cur, sub, str(i), join(path, str(i)), in_repeat=True)
+                clean = len(self.sink.errors) == errors_before
             if child is None:
                 return None
             items.append(child)

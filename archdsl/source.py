@@ -90,8 +90,26 @@ def _restore(value: Any) -> Any:
     return value.translate(_RESTORE) if isinstance(value, str) else value
 
 
+# libyaml's parser (when PyYAML has it) reads a spec several times faster than the pure-Python
+# one, which matters to cost searches that load a spec thousands of times; on a syntax error the
+# text is parsed again by the pure-Python loader, whose messages are the ones users see.
+_FAST_LOADER = getattr(yaml, "CSafeLoader", None)
+
+
 def load_text(text: str, filename: str) -> YNode:
     """Parse YAML text; raise SpecErrors (located) for syntax errors and disallowed tags."""
+    if _FAST_LOADER is not None:
+        fast = _FAST_LOADER(_protect(text))
+        try:
+            root = fast.get_single_node()
+        except yaml.YAMLError:
+            root = None  # report it with the pure-Python parser's wording, below
+        else:
+            if root is None:
+                raise SpecErrors.one(Loc(filename, 1, 1), "the file is empty")
+            return _Converter(filename, fast).convert(root)
+        finally:
+            fast.dispose()
     loader = yaml.SafeLoader(_protect(text))
     try:
         root = loader.get_single_node()
@@ -126,7 +144,7 @@ def _loc(filename: str, mark: yaml.Mark) -> Loc:
 
 
 class _Converter:
-    def __init__(self, filename: str, loader: yaml.SafeLoader) -> None:
+    def __init__(self, filename: str, loader: Any) -> None:  # SafeLoader or CSafeLoader
         self.filename = filename
         self.loader = loader
         self.count = 0
@@ -143,7 +161,7 @@ class _Converter:
                 value = self.loader.construct_object(node, deep=True)
             except yaml.constructor.ConstructorError as exc:
                 raise SpecErrors.one(loc, f"bad value: {exc.problem}") from None
-            plain = node.style is None and "\n" not in node.value
+            plain = not node.style and "\n" not in node.value  # libyaml says '', PyYAML None
             return YScalar(_restore(value), loc, plain)
         if isinstance(node, yaml.SequenceNode):
             return YSeq([self.convert(n) for n in node.value], loc)

@@ -124,7 +124,7 @@ def node_cost(node: ir.Node) -> tuple[int, int]:
 
 def _macs(node: ir.Node) -> int:
     if isinstance(node, ir.Layer):
-        return node.kind_def.cost(node.fields, node.in_shape, node.out_shape).macs
+        return node.cost().macs
     return sum(_macs(child) for child in node.children() if not isinstance(child, ir.Aux))
 
 

@@ -1,0 +1,83 @@
+"""Count what specs cost from their IR alone: parameters and buffers, MACs (torchvision
+convention), FLOPs (= 2 x MACs), fvcore's count and activations, per stage, block or layer.
+
+Several specs are shown side by side with ratios to the first. ``--budget`` exits with status 1
+when a spec is over; ``--check fvcore`` builds each model and compares with fvcore's tracer (the
+only path that imports torch).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from ..atomic import write_text_atomic
+from ..cost import FORMATS, METRICS, check_budget, parse_budget, render
+from ..cost.report import BLOCK, LAYER, STAGE
+from ..usage import UsageError, add_spec_options, load_from_args
+
+HELP = "count parameters, MACs/FLOPs and activations from the spec (no torch)"
+DEPTHS = {"1": STAGE, "2": BLOCK, "3": LAYER, "stage": STAGE, "block": BLOCK, "layer": LAYER}
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("specs", nargs="+", metavar="SPEC",
+                   help="spec files; with several, ratios are to the first")
+    add_spec_options(p)
+    p.add_argument("--depth", default="1", choices=list(DEPTHS),
+                   help="rows per 1=stage (default), 2=block (repeats split), 3=layer")
+    p.add_argument("--format", default="text", choices=FORMATS,
+                   help="text (default), md, json or csv (exact integers)")
+    p.add_argument("--metric", default="macs", choices=list(METRICS),
+                   help="the metric of the per-node comparison of several specs (default macs)")
+    p.add_argument("--budget", action="append", default=[], metavar="METRIC=LIMIT,...",
+                   help="e.g. macs=10G,params=40M (K/M/G/T = 1e3..1e12); exit 1 when over")
+    p.add_argument("--check", choices=["fvcore"],
+                   help="also build each model and count it with fvcore's tracer (needs torch)")
+    p.add_argument("-o", "--output", metavar="FILE", help="write the report here (atomically)")
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        budget = parse_budget(args.budget)
+    except ValueError as exc:
+        raise UsageError(f"--budget {exc}") from None
+    depth = DEPTHS[args.depth]
+    reports = [load_from_args(args, path).cost() for path in args.specs]
+    status = 0
+    extra: dict[str, Any] = {}
+    notes: list[str] = []
+
+    if args.check:
+        from ..cost.check import check_fvcore  # imports torch
+
+        checks = [check_fvcore(load_from_args(args, path), rep)
+                  for path, rep in zip(args.specs, reports, strict=True)]
+        extra["fvcore_check"] = [c.as_dict() for c in checks]
+        notes += [line for c in checks for line in c.lines()]
+        if not all(c.ok for c in checks):
+            status = 1
+
+    if budget:
+        results = [r for rep in reports for r in check_budget(rep, budget)]
+        extra["budget"] = [r.as_dict() for r in results]
+        notes += [f"budget: {r.message()}" for r in results]
+        if any(r.over for r in results):
+            status = 1
+
+    text = render(reports, args.format, depth, args.metric, extra)
+    if args.format in ("text", "md") and notes:
+        text += "\n" + "\n".join(f"- {n}" if args.format == "md" else n for n in notes) + "\n"
+    if args.output:
+        try:
+            write_text_atomic(args.output, text)
+        except OSError as exc:
+            raise UsageError(f"cannot write {args.output}: {exc.strerror or exc}") from None
+    else:
+        sys.stdout.write(text)
+    if args.format in ("json", "csv") or args.output:
+        for note in notes:  # the machine output holds them; say them to the person too
+            print(note, file=sys.stderr)
+    return status
+
