@@ -9,7 +9,6 @@ No torch here: the back ends (torch builder, cost counter, diagram renderer) wal
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Iterator
 from dataclasses import dataclass, field, fields
 from typing import Any

@@ -6,11 +6,10 @@ import os
 from pathlib import Path
 
 import pytest
+from conftest import SPECS
 
 import archdsl
 from archdsl import SpecErrors
-
-from conftest import SPECS
 
 HEAD = "name: bad\ninput: [3, 32, 32]\n"
 
@@ -99,11 +98,14 @@ def test_eval_style_expressions_are_refused(write_spec, tmp_path: Path) -> None:
 def test_unknown_layer_kind_suggests(write_spec) -> None:
     path = write_spec(HEAD + "network:\n  - conv 3x3 8\n  - maxpol 3x3 /2\n")
     (err,) = errors_of(path)
-    assert err == f"{path}:5:5: unknown layer kind or block 'maxpol'; did you mean 'maxpool' or 'avgpool'?"
+    assert err == (f"{path}:5:5: unknown layer kind or block 'maxpol'; "
+                   "did you mean 'maxpool' or 'avgpool'?")
 
 
 def test_unknown_field_and_bad_value(write_spec) -> None:
-    path = write_spec(HEAD + "network:\n  - conv 3x3 8 filtres=3\n  - {conv: {filters: -2, kernel: 3}}\n")
+    path = write_spec(
+        HEAD + "network:\n  - conv 3x3 8 filtres=3\n  - {conv: {filters: -2, kernel: 3}}\n"
+    )
     errs = errors_of(path)
     assert errs[0].startswith(f"{path}:4:16: conv: filtres: no such field")
     assert errs[1].startswith(f"{path}:5:22: conv: filters:")
@@ -142,7 +144,8 @@ def test_concat_of_different_sizes_and_valid_conv_too_big(write_spec) -> None:
     errs = errors_of(path)
     assert errs[0] == (f"{path}:4:5: concat: branches must agree in size except channels: "
                        "branch0 gives 8x32x32, branch1 gives 8x16x16")
-    assert errs[1].startswith(f"{path}:7:5: conv: a 40x40 window does not fit the input grid 32x32 (input 16x32x32)")
+    assert errs[1] == (f"{path}:7:5: conv: a 40x40 window does not fit the input grid 32x32 "
+                       "(input 16x32x32)")
     assert len(errs) == 2
 
 

@@ -1,0 +1,69 @@
+"""Port a reference implementation's weights into the model of a spec and save a checkpoint.
+
+Tensors are paired by structure (order and shape, with local reorderings only where the shapes
+leave no doubt; see :mod:`archdsl.port`); every mismatch is listed. Without ``--partial`` nothing
+is written unless every tensor pairs. ``--from`` defaults to the spec's ``reference`` model.
+Exit status: 0 ported, 1 the tensors do not pair, 2 bad spec or command line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from ..usage import UsageError, add_spec_options, load_from_args
+
+HELP = "load a reference model's weights (timm, torchvision, a file) into a spec's model"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("spec", help="spec file")
+    add_spec_options(p)
+    p.add_argument("--from", dest="source", metavar="SOURCE",
+                   help="timm:NAME, torchvision:NAME, pretrainedmodels:NAME or a state-dict "
+                   "file (default: the spec's reference model)")
+    p.add_argument("--kwargs", metavar="JSON", default=None,
+                   help='constructor arguments of the reference, e.g. \'{"num_classes": 10}\'')
+    p.add_argument("--partial", action="store_true",
+                   help="copy the tensors before the first mismatch instead of refusing")
+    p.add_argument("-o", "--output", metavar="FILE",
+                   help="write an archdsl checkpoint with the ported weights (atomically)")
+
+
+def _kwargs(text: str | None) -> dict | None:
+    if text is None:
+        return None
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"--kwargs: not JSON ({exc.msg})") from None
+    if not isinstance(value, dict):
+        raise UsageError("--kwargs: expected a JSON object")
+    return value
+
+
+def run(args: argparse.Namespace) -> int:
+    spec = load_from_args(args)
+    kwargs = _kwargs(args.kwargs)
+    from ..port import PortError, port_weights  # imports torch
+
+    try:
+        report = port_weights(spec, args.source, kwargs=kwargs, partial=args.partial)
+    except PortError as exc:
+        if exc.report is None:
+            raise UsageError(str(exc)) from None
+        print(exc.report.summary(), file=sys.stderr)
+        print(f"archdsl port: {exc}; nothing written (--partial copies the agreeing prefix)",
+              file=sys.stderr)
+        return 1
+    print(f"{spec.name} ({spec.path}): {report.summary()}")
+    if args.output:
+        from ..checkpoint import save
+
+        try:
+            save(spec, report.model, args.output)
+        except OSError as exc:
+            raise UsageError(f"cannot write {args.output}: {exc.strerror or exc}") from None
+        print(f"  wrote {args.output} (checkpoint)")
+    return 0 if report.ok else 1

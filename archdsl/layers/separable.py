@@ -1,0 +1,146 @@
+"""Depthwise-separable convolution (``sepconv``): a depthwise kxk conv, then a pointwise 1x1.
+
+The factorisation of Xception (Chollet 2017) and MobileNet (Howard et al. 2017): the depthwise
+conv filters each input channel on its own (``multiplier`` maps per channel), the pointwise conv
+mixes channels. Xception puts nothing between the two and BN (+ ReLU) after; MobileNet puts BN
+and ReLU after each (``mid_norm``, ``mid_act``). The module registers ``depthwise``
+[``mid_bn``, ``mid_act``] ``pointwise`` [``bn``, ``act``], in the order timm's
+``SeparableConv2d`` + BN and ``DepthwiseSeparableConv`` register theirs, so weights port.
+
+Example of the Xception seed: 16 -> 32 channels, 3x3: 16 x 9 + 16 x 32 = 656 weights against
+4,608 for a full 3x3 conv (the seed's 800 is the pointwise-first order, 16 x 32 + 32 x 9).
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import TYPE_CHECKING, Any, Literal, Optional
+
+from pydantic import Field, PositiveInt, field_validator
+
+from ..expr import make_divisible
+from . import register
+from .activation import ACTIVATIONS, ActName, build_activation
+from .base import (
+    Fields,
+    LayerCost,
+    LayerKind,
+    Padding,
+    Pair,
+    Shape,
+    fmt_kernel,
+    numel,
+    resolve_padding,
+    sliding_shape,
+)
+
+if TYPE_CHECKING:
+    from torch import nn
+
+
+def _norm_alias(v: Any) -> Any:
+    return "batchnorm" if v in ("bn", "batchnorm", True) else (None if v is False else v)
+
+
+class SepConvFields(Fields):
+    filters: PositiveInt = Field(description="output channels (of the pointwise conv)")
+    kernel: Pair = Field(description="depthwise kernel height x width")
+    stride: Pair = Field((1, 1), description="stride of the depthwise conv")
+    padding: Padding = Field("same", description="padding of the depthwise conv")
+    dilation: Pair = (1, 1)
+    multiplier: PositiveInt = Field(1, description="depthwise maps per input channel")
+    bias: Optional[bool] = Field(None, description="pointwise bias; default: only without norm")
+    mid_norm: Optional[Literal["batchnorm"]] = Field(
+        None, description="batch norm between depthwise and pointwise (MobileNet)")
+    mid_act: ActName = Field(None, description="activation between depthwise and pointwise")
+    norm: Optional[Literal["batchnorm"]] = None
+    eps: float = Field(1e-5, gt=0, description="batch-norm epsilon")
+    momentum: float = Field(0.1, gt=0, le=1, description="batch-norm momentum (PyTorch sense)")
+    act: ActName = None
+    width: float = Field(1.0, gt=0, description="multiplier on filters (the width knob)")
+    divisor: PositiveInt = Field(8, description="channel rounding when width is not 1")
+
+    _norms = field_validator("norm", "mid_norm", mode="before")(_norm_alias)
+
+    @property
+    def has_bias(self) -> bool:
+        return self.bias if self.bias is not None else self.norm is None
+
+
+class SepConv(LayerKind):
+    name = "sepconv"
+    summary = "depthwise-separable convolution: depthwise KxK, then pointwise 1x1"
+    fields = SepConvFields
+    positional = ("filters",)
+    words = {
+        "linear": {"norm": None, "act": None, "bias": True},
+        "bias": {"bias": True},
+        "nobias": {"bias": False},
+        "bn": {"norm": "batchnorm"},
+        "nonorm": {"norm": None},
+        "noact": {"act": None},
+        **{a: {"act": a} for a in ACTIVATIONS},
+    }
+
+    def prepare(self, f: SepConvFields, shape: Shape) -> SepConvFields:
+        if f.width == 1.0:
+            return f
+        return f.model_copy(update={"filters": make_divisible(f.filters * f.width, f.divisor),
+                                    "width": 1.0})
+
+    def infer(self, f: SepConvFields, shape: Shape) -> Shape:
+        pad = resolve_padding(self.name, f.padding, f.kernel, f.dilation)
+        return sliding_shape(self.name, shape, f.filters, f.kernel, f.stride, pad, f.dilation)
+
+    def cost(self, f: SepConvFields, shape: Shape, out: Shape) -> LayerCost:
+        mid = shape[0] * f.multiplier
+        grid = out[1] * out[2]
+        dw = mid * f.kernel[0] * f.kernel[1]
+        pw = mid * f.filters
+        macs = (dw + pw) * grid
+        params = dw + pw + (f.filters if f.has_bias else 0)
+        buffers = fvcore_extra = 0
+        # Each batch norm: gamma, beta (params), running mean/var and a counter (buffers), and
+        # 2 flops an output element in fvcore's count of an affine eval BN.
+        for norm, channels in ((f.mid_norm, mid), (f.norm, f.filters)):
+            if norm:
+                params += 2 * channels
+                buffers += 2 * channels + 1
+                fvcore_extra += 2 * channels * grid
+        return LayerCost(params, buffers, macs, macs + fvcore_extra, numel(out))
+
+    def build(self, f: SepConvFields, shape: Shape, out: Shape) -> nn.Module:
+        from torch import nn
+
+        mid = shape[0] * f.multiplier
+        parts: OrderedDict[str, nn.Module] = OrderedDict()
+        parts["depthwise"] = nn.Conv2d(
+            shape[0], mid, f.kernel, stride=f.stride,
+            padding=resolve_padding(self.name, f.padding, f.kernel, f.dilation),
+            dilation=f.dilation, groups=shape[0], bias=False)
+        if f.mid_norm:
+            parts["mid_bn"] = nn.BatchNorm2d(mid, eps=f.eps, momentum=f.momentum)
+        if f.mid_act:
+            parts["mid_act"] = build_activation(f.mid_act, inplace=True)
+        parts["pointwise"] = nn.Conv2d(mid, f.filters, 1, bias=f.has_bias)
+        if f.norm:
+            parts["bn"] = nn.BatchNorm2d(f.filters, eps=f.eps, momentum=f.momentum)
+        if f.act:
+            parts["act"] = build_activation(f.act, inplace=True)
+        return nn.Sequential(parts)
+
+    def label(self, f: SepConvFields) -> str:
+        notes = [str(f.filters)]
+        if f.stride != (1, 1):
+            square = f.stride[0] == f.stride[1]
+            notes.append(f"stride {f.stride[0]}" if square else f"stride {f.stride}")
+        if f.padding == "valid":
+            notes.append("V")
+        if f.multiplier > 1:
+            notes.append(f"x{f.multiplier} per channel")
+        if not f.act:
+            notes.append("Linear")
+        return f"{fmt_kernel(f.kernel)} SeparableConv ({' '.join(notes)})"
+
+
+register(SepConv())
