@@ -37,9 +37,23 @@ def parse_sets(items: list[str]) -> dict[str, Any]:
     return out
 
 
+def split_variant(text: str) -> tuple[str, str]:
+    """'specs/resnet50.yaml@stride_at=3x3' -> ('specs/resnet50.yaml', 'stride_at=3x3').
+
+    A variant names knobs for one spec of a command line, so that two variants of the same
+    spec can be compared side by side; ``--set`` applies to every spec.
+    """
+    path, at, knobs = text.rpartition("@")
+    if at and "=" in knobs and not Path(text).is_file():
+        return path, knobs
+    return text, ""
+
+
 def load_from_args(args: argparse.Namespace, path: str | None = None) -> Spec:
-    spec_path = Path(path or args.spec)
+    spec_text, variant = split_variant(path or args.spec)
+    spec_path = Path(spec_text)
     if not spec_path.is_file():
         raise UsageError(f"{spec_path}: no such spec file")
+    overrides = {**parse_sets(args.sets), **parse_sets([variant] if variant else [])}
     return load(spec_path, input=args.input, library=args.library,
-                allow_large=args.allow_large, **parse_sets(args.sets))
+                allow_large=args.allow_large, **overrides)

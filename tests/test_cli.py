@@ -83,3 +83,15 @@ def test_spec_layer_and_validate_import_no_torch() -> None:
     res = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert res.returncode == 0, res.stderr
     assert "torch modules: 0" in res.stdout
+
+
+def test_variants_of_one_spec_side_by_side() -> None:
+    res = run("cost", "specs/resnet50.yaml", "specs/resnet50.yaml@stride_at=3x3", "--format",
+              "json")
+    assert res.returncode == 0, res.stderr
+    specs = json.loads(res.stdout)["specs"]
+    assert [s["name"] for s in specs] == ["resnet50", "resnet50@stride_at=3x3"]
+    # The paper puts the stride on the first 1x1, torchvision ("v1.5") on the 3x3: the published
+    # MACs of torchvision's resnet50 (reference-numbers.md) belong to the second.
+    assert specs[1]["macs"] == 4_089_184_256
+    assert specs[0]["macs"] < specs[1]["macs"]

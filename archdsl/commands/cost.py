@@ -15,7 +15,7 @@ from typing import Any
 from ..atomic import write_text_atomic
 from ..cost import FORMATS, METRICS, check_budget, parse_budget, render
 from ..cost.report import BLOCK, LAYER, STAGE
-from ..usage import UsageError, add_spec_options, load_from_args
+from ..usage import UsageError, add_spec_options, load_from_args, split_variant
 
 HELP = "count parameters, MACs/FLOPs and activations from the spec (no torch)"
 DEPTHS = {"1": STAGE, "2": BLOCK, "3": LAYER, "stage": STAGE, "block": BLOCK, "layer": LAYER}
@@ -23,7 +23,8 @@ DEPTHS = {"1": STAGE, "2": BLOCK, "3": LAYER, "stage": STAGE, "block": BLOCK, "l
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("specs", nargs="+", metavar="SPEC",
-                   help="spec files; with several, ratios are to the first")
+                   help="spec files; with several, ratios are to the first; "
+                        "SPEC@KEY=VALUE,... sets knobs of that spec only")
     add_spec_options(p)
     p.add_argument("--depth", default="1", choices=list(DEPTHS),
                    help="rows per 1=stage (default), 2=block (repeats split), 3=layer")
@@ -45,6 +46,10 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--budget {exc}") from None
     depth = DEPTHS[args.depth]
     reports = [load_from_args(args, path).cost() for path in args.specs]
+    for path, rep in zip(args.specs, reports, strict=True):
+        variant = split_variant(path)[1]
+        if variant:  # name the variant in every column and row it heads
+            rep.name = f"{rep.name}@{variant}"
     status = 0
     extra: dict[str, Any] = {}
     notes: list[str] = []
