@@ -32,15 +32,10 @@ if TYPE_CHECKING:
     from torch import nn
 
 
-class ConvFields(Fields):
-    filters: PositiveInt = Field(description="output channels")
-    kernel: Pair = Field(description="kernel height x width, e.g. 3, '1x7' or [1, 7]")
-    stride: Pair = (1, 1)
-    padding: Padding = Field("same", description="'same', 'valid' (the paper's V), or explicit")
-    dilation: Pair = (1, 1)
-    groups: Union[PositiveInt, Literal["all"]] = Field(
-        1, description="channel groups; 'all' is depthwise (one group per input channel)"
-    )
+class ConvTailFields(Fields):
+    """What follows a convolution (bias, batch norm, activation) and the width knob: shared by
+    ``conv`` and ``sepconv``."""
+
     bias: Optional[bool] = Field(None, description="default: a bias only when there is no norm")
     norm: Optional[Literal["batchnorm"]] = None
     eps: float = Field(1e-5, gt=0, description="batch-norm epsilon")
@@ -55,11 +50,60 @@ class ConvFields(Fields):
     @field_validator("norm", mode="before")
     @classmethod
     def _norm_alias(cls, v: Any) -> Any:
-        return "batchnorm" if v in ("bn", "batchnorm", True) else (None if v is False else v)
+        return norm_alias(v)
 
     @property
     def has_bias(self) -> bool:
         return self.bias if self.bias is not None else self.norm is None
+
+
+def norm_alias(v: Any) -> Any:
+    """``bn``, ``true`` -> ``batchnorm``; ``false`` -> no norm."""
+    return "batchnorm" if v in ("bn", "batchnorm", True) else (None if v is False else v)
+
+
+# One-line words of the convolution kinds (``conv 1x1 320 linear``).
+TAIL_WORDS: dict[str, dict[str, Any]] = {
+    "linear": {"norm": None, "act": None, "bias": True},
+    "bias": {"bias": True},
+    "nobias": {"bias": False},
+    "bn": {"norm": "batchnorm"},
+    "nonorm": {"norm": None},
+    "noact": {"act": None},
+    **{a: {"act": a} for a in ACTIVATIONS},
+}
+
+
+def widened(f: Any) -> dict[str, Any]:
+    """The update that applies the width knob to ``filters`` (once, in ``prepare``)."""
+    if f.width == 1.0:
+        return {}
+    return {"filters": make_divisible(f.filters * f.width, f.divisor), "width": 1.0}
+
+
+def window_notes(f: Any) -> list[str]:
+    """The paper's notes on a window: ``stride 2``, ``V``."""
+    notes = []
+    if f.stride != (1, 1):
+        square = f.stride[0] == f.stride[1]
+        notes.append(f"stride {f.stride[0]}" if square else f"stride {f.stride}")
+    if f.padding == "valid":
+        notes.append("V")
+    elif f.padding != "same":
+        square = f.padding[0] == f.padding[1]
+        notes.append(f"pad {f.padding[0]}" if square else f"pad {f.padding}")
+    return notes
+
+
+class ConvFields(ConvTailFields):
+    filters: PositiveInt = Field(description="output channels")
+    kernel: Pair = Field(description="kernel height x width, e.g. 3, '1x7' or [1, 7]")
+    stride: Pair = (1, 1)
+    padding: Padding = Field("same", description="'same', 'valid' (the paper's V), or explicit")
+    dilation: Pair = (1, 1)
+    groups: Union[PositiveInt, Literal["all"]] = Field(
+        1, description="channel groups; 'all' is depthwise (one group per input channel)"
+    )
 
 
 class Conv(LayerKind):
@@ -67,22 +111,11 @@ class Conv(LayerKind):
     summary = "2-D convolution with optional batch norm and activation"
     fields = ConvFields
     positional = ("filters",)
-    words = {
-        "linear": {"norm": None, "act": None, "bias": True},
-        "bias": {"bias": True},
-        "nobias": {"bias": False},
-        "bn": {"norm": "batchnorm"},
-        "nonorm": {"norm": None},
-        "noact": {"act": None},
-        "depthwise": {"groups": "all"},
-        **{a: {"act": a} for a in ACTIVATIONS},
-    }
+    words = {**TAIL_WORDS, "depthwise": {"groups": "all"}}
 
     def prepare(self, f: ConvFields, shape: Shape) -> ConvFields:
-        update: dict[str, Any] = {}
-        if f.width != 1.0:
-            # Applied once here, so every later rule sees the real channel count.
-            update.update(filters=make_divisible(f.filters * f.width, f.divisor), width=1.0)
+        # Applied once here, so every later rule sees the real channel count.
+        update = widened(f)
         if f.groups == "all" and shape:
             update["groups"] = shape[0]
         return f.model_copy(update=update) if update else f
@@ -132,15 +165,7 @@ class Conv(LayerKind):
         return nn.Sequential(parts)
 
     def label(self, f: ConvFields) -> str:
-        notes = [str(f.filters)]
-        if f.stride != (1, 1):
-            square = f.stride[0] == f.stride[1]
-            notes.append(f"stride {f.stride[0]}" if square else f"stride {f.stride}")
-        if f.padding == "valid":
-            notes.append("V")
-        elif f.padding != "same":
-            square = f.padding[0] == f.padding[1]
-            notes.append(f"pad {f.padding[0]}" if square else f"pad {f.padding}")
+        notes = [str(f.filters), *window_notes(f)]
         if isinstance(f.groups, int) and f.groups > 1:
             notes.append(f"groups {f.groups}")
         if not f.act:

@@ -14,15 +14,13 @@ Example of the Xception seed: 16 -> 32 channels, 3x3: 16 x 9 + 16 x 32 = 656 wei
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import TYPE_CHECKING, Any, Literal, Optional
+from typing import TYPE_CHECKING, Literal, Optional
 
 from pydantic import Field, PositiveInt, field_validator
 
-from ..expr import make_divisible
 from . import register
-from .activation import ACTIVATIONS, ActName, build_activation
+from .activation import ActName, build_activation
 from .base import (
-    Fields,
     LayerCost,
     LayerKind,
     Padding,
@@ -33,38 +31,24 @@ from .base import (
     resolve_padding,
     sliding_shape,
 )
+from .conv import TAIL_WORDS, ConvTailFields, norm_alias, widened, window_notes
 
 if TYPE_CHECKING:
     from torch import nn
 
 
-def _norm_alias(v: Any) -> Any:
-    return "batchnorm" if v in ("bn", "batchnorm", True) else (None if v is False else v)
-
-
-class SepConvFields(Fields):
+class SepConvFields(ConvTailFields):
     filters: PositiveInt = Field(description="output channels (of the pointwise conv)")
     kernel: Pair = Field(description="depthwise kernel height x width")
     stride: Pair = Field((1, 1), description="stride of the depthwise conv")
     padding: Padding = Field("same", description="padding of the depthwise conv")
     dilation: Pair = (1, 1)
     multiplier: PositiveInt = Field(1, description="depthwise maps per input channel")
-    bias: Optional[bool] = Field(None, description="pointwise bias; default: only without norm")
     mid_norm: Optional[Literal["batchnorm"]] = Field(
         None, description="batch norm between depthwise and pointwise (MobileNet)")
     mid_act: ActName = Field(None, description="activation between depthwise and pointwise")
-    norm: Optional[Literal["batchnorm"]] = None
-    eps: float = Field(1e-5, gt=0, description="batch-norm epsilon")
-    momentum: float = Field(0.1, gt=0, le=1, description="batch-norm momentum (PyTorch sense)")
-    act: ActName = None
-    width: float = Field(1.0, gt=0, description="multiplier on filters (the width knob)")
-    divisor: PositiveInt = Field(8, description="channel rounding when width is not 1")
 
-    _norms = field_validator("norm", "mid_norm", mode="before")(_norm_alias)
-
-    @property
-    def has_bias(self) -> bool:
-        return self.bias if self.bias is not None else self.norm is None
+    _mid_norm = field_validator("mid_norm", mode="before")(norm_alias)
 
 
 class SepConv(LayerKind):
@@ -72,21 +56,11 @@ class SepConv(LayerKind):
     summary = "depthwise-separable convolution: depthwise KxK, then pointwise 1x1"
     fields = SepConvFields
     positional = ("filters",)
-    words = {
-        "linear": {"norm": None, "act": None, "bias": True},
-        "bias": {"bias": True},
-        "nobias": {"bias": False},
-        "bn": {"norm": "batchnorm"},
-        "nonorm": {"norm": None},
-        "noact": {"act": None},
-        **{a: {"act": a} for a in ACTIVATIONS},
-    }
+    words = TAIL_WORDS
 
     def prepare(self, f: SepConvFields, shape: Shape) -> SepConvFields:
-        if f.width == 1.0:
-            return f
-        return f.model_copy(update={"filters": make_divisible(f.filters * f.width, f.divisor),
-                                    "width": 1.0})
+        update = widened(f)
+        return f.model_copy(update=update) if update else f
 
     def infer(self, f: SepConvFields, shape: Shape) -> Shape:
         pad = resolve_padding(self.name, f.padding, f.kernel, f.dilation)
@@ -130,12 +104,7 @@ class SepConv(LayerKind):
         return nn.Sequential(parts)
 
     def label(self, f: SepConvFields) -> str:
-        notes = [str(f.filters)]
-        if f.stride != (1, 1):
-            square = f.stride[0] == f.stride[1]
-            notes.append(f"stride {f.stride[0]}" if square else f"stride {f.stride}")
-        if f.padding == "valid":
-            notes.append("V")
+        notes = [str(f.filters), *window_notes(f)]
         if f.multiplier > 1:
             notes.append(f"x{f.multiplier} per channel")
         if not f.act:
