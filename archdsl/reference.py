@@ -138,3 +138,44 @@ def model_reference(spec: Any) -> Reference | None:
         if ref.model and ref.fits(params):
             return ref
     return None
+
+
+@dataclass(frozen=True)
+class CountCheck:
+    """One published count of a reference against the spec's own."""
+
+    metric: str
+    ours: int
+    published: int
+    ok: bool
+    how: str  # "=", "rounds to" or "within 2% of"
+
+    def __str__(self) -> str:
+        return f"{self.metric} {self.ours:,} {self.how} the published {self.published:,}"
+
+
+def published_checks(ref: Reference, ours: dict[str, int]) -> list[CountCheck]:
+    """Compare ``ours`` (params, macs, fvcore) with the reference's published counts, exactly,
+    to the reference's rounding, or within its tolerance."""
+    checks = []
+    for metric in ("params", "macs", "fvcore"):
+        published = getattr(ref, metric)
+        if published is None:
+            continue
+        got = ours[metric]
+        if ref.tolerance is not None:
+            ok, how = abs(got - published) <= ref.tolerance * published, \
+                f"within {ref.tolerance:.0%} of"
+        elif ref.rounding is not None:
+            ok, how = round(got / ref.rounding) * ref.rounding == published, "rounds to"
+        else:
+            ok, how = got == published, "="
+        checks.append(CountCheck(metric, got, published, ok, how))
+    return checks
+
+
+def eval_counts(spec: Any) -> dict[str, int]:
+    """What published figures count: trainable parameters (auxiliary heads included) and
+    eval-mode MACs and fvcore (heads left out: they run in training only)."""
+    total = spec.cost().total
+    return {"params": total.params, "macs": total.macs, "fvcore": total.fvcore}

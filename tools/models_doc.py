@@ -31,7 +31,12 @@ import archdsl  # noqa: E402
 from archdsl.atomic import write_text_atomic  # noqa: E402
 from archdsl.errors import SpecErrors  # noqa: E402
 from archdsl.program import read_program  # noqa: E402
-from archdsl.reference import Reference, references  # noqa: E402
+from archdsl.reference import (  # noqa: E402
+    Reference,
+    eval_counts,
+    published_checks,
+    references,
+)
 
 SPECS = ROOT / "specs"
 TOL = 1e-4
@@ -56,37 +61,8 @@ class RefResult:
         return all(c.ok for c in self.checks)
 
 
-def totals(spec: archdsl.Spec) -> dict[str, int]:
-    """Parameters (heads included) and eval-mode MACs / fvcore (auxiliary heads left out)."""
-    in_heads = {id(lay) for n in spec.ir.walk() if isinstance(n, archdsl.ir.Aux)
-                for lay in n.layers()}
-    out = {"params": 0, "macs": 0, "fvcore": 0}
-    for lay in spec.ir.layers():
-        c = lay.kind_def.cost(lay.fields, lay.in_shape, lay.out_shape)
-        out["params"] += c.params
-        if id(lay) not in in_heads:
-            out["macs"] += c.macs
-            out["fvcore"] += c.fvcore
-    return out
-
-
-def published_checks(got: dict[str, int], ref: Reference) -> list[Check]:
-    checks = []
-    for key in ("params", "macs", "fvcore"):
-        value = getattr(ref, key)
-        if value is None:
-            continue
-        if ref.tolerance is not None:
-            off = (got[key] - value) / value
-            checks.append(Check(f"{key} {got[key]:,} within {ref.tolerance:.0%} of the published "
-                                f"{value:,} ({off:+.1%})", abs(off) <= ref.tolerance))
-        elif ref.rounding is not None:
-            rounded = round(got[key] / ref.rounding) * ref.rounding
-            checks.append(Check(f"{key} {got[key]:,} rounds to the published {value:,}",
-                                rounded == value))
-        else:
-            checks.append(Check(f"{key} {got[key]:,} = published {value:,}", got[key] == value))
-    return checks
+def count_checks(ours: dict[str, int], ref: Reference) -> list[Check]:
+    return [Check(str(c), c.ok) for c in published_checks(ref, ours)]
 
 
 def model_checks(path: Path, ref: Reference, spec: archdsl.Spec) -> list[Check]:
@@ -105,7 +81,7 @@ def model_checks(path: Path, ref: Reference, spec: archdsl.Spec) -> list[Check]:
     x = torch.randn(1, *small.input_shape)
     counter = FlopCountAnalysis(reference, x)
     counter.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
-    fv, ours = int(counter.total()), totals(small)["fvcore"]
+    fv, ours = int(counter.total()), eval_counts(small)["fvcore"]
     shape = "x".join(map(str, small.input_shape))
     checks.append(Check(f"fvcore on {ref.model} at {shape} = {fv:,}, ours {ours:,}", fv == ours))
     with torch.no_grad():  # statistics that are not the identity, so that a swap would show
@@ -162,12 +138,12 @@ def examine(path: Path, with_torch: bool) -> Entry:
         return entry
     entry.cites = prog.doc.cites or ""
     entry.knobs = dict(spec.params)
-    entry.counts = totals(spec)
+    entry.counts = eval_counts(spec)
     entry.input = "x".join(map(str, spec.input_shape))
     for ref in refs:
         result = RefResult(ref)
         knobbed = archdsl.load(path, **ref.set) if ref.set else spec
-        result.checks += published_checks(totals(knobbed), ref)
+        result.checks += count_checks(eval_counts(knobbed), ref)
         if ref.model and with_torch:
             result.checks += model_checks(path, ref, knobbed)
         entry.results.append(result)
