@@ -24,19 +24,20 @@ test: $(TEST_VENV)/.installed graphviz
 lint: $(TEST_VENV)/.installed
 	$(TEST_VENV)/bin/ruff check .
 
+# $(call venv,DIR,TORCH,EXTRAS): a fresh environment with that torch and archdsl installed.
+define venv
+	$(PYTHON) -m venv $(1)
+	$(1)/bin/pip install --quiet --upgrade pip
+	$(1)/bin/pip install --quiet $(2)
+	$(1)/bin/pip install --quiet -e ".[$(3)]"
+	touch $(1)/.installed
+endef
+
 $(BUILD_VENV)/.installed: pyproject.toml
-	$(PYTHON) -m venv $(BUILD_VENV)
-	$(BUILD_VENV)/bin/pip install --quiet --upgrade pip
-	$(BUILD_VENV)/bin/pip install --quiet $(BUILD_TORCH)
-	$(BUILD_VENV)/bin/pip install --quiet -e ".[torch]"
-	touch $@
+	$(call venv,$(BUILD_VENV),$(BUILD_TORCH),torch)
 
 $(TEST_VENV)/.installed: pyproject.toml
-	$(PYTHON) -m venv $(TEST_VENV)
-	$(TEST_VENV)/bin/pip install --quiet --upgrade pip
-	$(TEST_VENV)/bin/pip install --quiet $(TEST_TORCH)
-	$(TEST_VENV)/bin/pip install --quiet -e ".[test]"
-	touch $@
+	$(call venv,$(TEST_VENV),$(TEST_TORCH),test)
 
 # The diagrams need the `dot` program (Debian's graphviz package); install it when missing.
 graphviz:

@@ -361,3 +361,20 @@ def port_weights(target: Spec | nn.Module, source: Any = None, *,
             report.copied += 1
             report.elements += dest.numel()
     return report
+
+
+def randomise_norm_statistics(model: Any) -> None:
+    """Give every batch norm running statistics and affine parameters that are not the
+    identity, so that a port that swapped two of them would change the outputs (imports torch).
+    """
+    import torch
+    from torch import nn
+
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                m.running_mean.normal_(0, 0.1)
+                m.running_var.uniform_(0.5, 1.5)
+                if m.affine:
+                    m.weight.uniform_(0.5, 1.5)
+                    m.bias.normal_(0, 0.1)

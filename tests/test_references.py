@@ -25,7 +25,14 @@ from fvcore.nn import FlopCountAnalysis
 from torch import nn
 
 import archdsl
-from archdsl.port import PortError, align, pair_up, port_weights, reference_model
+from archdsl.port import (
+    PortError,
+    align,
+    pair_up,
+    port_weights,
+    randomise_norm_statistics,
+    reference_model,
+)
 from archdsl.program import read_program
 from archdsl.reference import Reference, eval_counts, published_checks, references
 
@@ -50,18 +57,6 @@ def _id(case: tuple[Path, Reference]) -> str:
 def check_published(spec: archdsl.Spec, ref: Reference) -> None:
     for check in published_checks(ref, eval_counts(spec)):
         assert check.ok, str(check)
-
-
-def randomise_norms(model: nn.Module) -> None:
-    """Give every batch norm statistics and affine parameters that are not the identity."""
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, nn.modules.batchnorm._BatchNorm):
-                m.running_mean.normal_(0, 0.1)
-                m.running_var.uniform_(0.5, 1.5)
-                if m.affine:
-                    m.weight.uniform_(0.5, 1.5)
-                    m.bias.normal_(0, 0.1)
 
 
 def fvcore_total(model: nn.Module, x: torch.Tensor) -> int:
@@ -92,7 +87,7 @@ def test_reference_model(case: tuple[Path, Reference]) -> None:
     x = torch.randn(1, *small.input_shape)
     assert eval_counts(small)["fvcore"] == fvcore_total(reference, x)
 
-    randomise_norms(reference)
+    randomise_norm_statistics(reference)
     report = port_weights(small, reference)
     assert report.ok and report.copied == len(report.pairs)
     model = report.model.eval()
@@ -151,7 +146,7 @@ def test_sepconv_is_depthwise_then_pointwise(fields: dict) -> None:
     shape = (16, 20, 20)
     out = kind.infer(f, shape)
     module = kind.build(f, shape, out).eval()
-    randomise_norms(module)
+    randomise_norm_statistics(module)
     x = torch.randn(1, *shape)
     with torch.no_grad():
         got = module(x)

@@ -69,9 +69,13 @@ def model_checks(path: Path, ref: Reference, spec: archdsl.Spec) -> list[Check]:
     """Build the reference, compare parameters and fvcore, port and compare outputs."""
     import torch
     from fvcore.nn import FlopCountAnalysis
-    from torch import nn
 
-    from archdsl.port import PortError, port_weights, reference_model
+    from archdsl.port import (
+        PortError,
+        port_weights,
+        randomise_norm_statistics,
+        reference_model,
+    )
 
     torch.manual_seed(0)
     reference = reference_model(ref.model or "", ref.kwargs).eval()
@@ -84,14 +88,7 @@ def model_checks(path: Path, ref: Reference, spec: archdsl.Spec) -> list[Check]:
     fv, ours = int(counter.total()), eval_counts(small)["fvcore"]
     shape = "x".join(map(str, small.input_shape))
     checks.append(Check(f"fvcore on {ref.model} at {shape} = {fv:,}, ours {ours:,}", fv == ours))
-    with torch.no_grad():  # statistics that are not the identity, so that a swap would show
-        for m in reference.modules():
-            if isinstance(m, nn.modules.batchnorm._BatchNorm):
-                m.running_mean.normal_(0, 0.1)
-                m.running_var.uniform_(0.5, 1.5)
-                if m.affine:
-                    m.weight.uniform_(0.5, 1.5)
-                    m.bias.normal_(0, 0.1)
+    randomise_norm_statistics(reference)  # so that a swapped tensor would show
     try:
         report = port_weights(small, reference)
     except PortError as exc:
