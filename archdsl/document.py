@@ -13,8 +13,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from .errors import SpecError, SpecErrors
 from .source import YNode, locate
 
-Scalar = Union[bool, int, float, str]
-
 
 class SpecDocument(BaseModel):
     """A spec file: a network, or (without ``network``) a library of blocks to include."""
@@ -27,7 +25,7 @@ class SpecDocument(BaseModel):
     input: Optional[Union[str, list[Union[int, str]]]] = Field(
         None, description="input shape C x H x W, e.g. [3, 299, 299] or '3x299x299'"
     )
-    params: dict[str, Scalar] = Field(
+    params: dict[str, Any] = Field(
         default_factory=dict, description="global knobs, overridable with --set / load(**kw)"
     )
     defaults: dict[str, dict[str, Any]] = Field(

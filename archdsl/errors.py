@@ -46,7 +46,8 @@ class SpecErrors(Exception):
     """All the problems found in a spec; raised once, after collecting as many as possible."""
 
     def __init__(self, errors: list[SpecError]) -> None:
-        self.errors = _dedupe(errors)
+        # In file order, as an editor lists them (the resolver finds them in call order).
+        self.errors = sorted(_dedupe(errors), key=lambda e: (e.loc.file, e.loc.line, e.loc.col))
         super().__init__("\n".join(str(e) for e in self.errors))
 
     @classmethod

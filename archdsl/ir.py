@@ -1,9 +1,10 @@
 """The intermediate representation: a resolved network with every tensor shape inferred.
 
 The networks archdsl describes are series-parallel graphs (sequences, concatenations of branches,
-residual sums), so the IR is a tree of those three structures over typed layer nodes. Each node
-knows its input and output shapes (channels, height, width; one number after flattening), where
-in the spec it comes from, and its dotted path, which is also the name of its torch module.
+residual sums, element-wise gates), so the IR is a tree of those structures over typed layer
+nodes. Each node knows its input and output shapes (channels, height, width; one number after
+flattening), where in the spec it comes from, and its dotted path, which is also the name of its
+torch module.
 No torch here: the back ends (torch builder, cost counter, diagram renderer) walk this tree.
 """
 
@@ -76,11 +77,25 @@ class Seq(Node):
 
 
 @dataclass
-class Concat(Node):
+class Merge(Node):
+    """Branches joined by ``op``: ``cat`` along channels (the paper's "Filter concat"), or
+    element-wise ``add`` / ``mul`` with broadcasting (squeeze-and-excitation's gate). Each branch
+    sees the whole input, or with ``split`` its own slice of the input's channels."""
+
+    op: str = "cat"
     branches: list[Node] = field(default_factory=list)
+    split: tuple[int, ...] | None = None  # channels per branch
 
     def children(self) -> list[Node]:
         return self.branches
+
+    @property
+    def word(self) -> str:
+        """The spec's word for this merge: ``concat``, ``add`` or ``mul``."""
+        return MERGE_WORDS[self.op]
+
+
+MERGE_WORDS = {"cat": "concat", "add": "add", "mul": "mul"}
 
 
 @dataclass
@@ -89,6 +104,7 @@ class Residual(Node):
     shortcut: Node | None = None  # None: identity
     scale: float = 1.0
     after: Node | None = None  # applied to the sum (the paper's ReLU after the addition)
+    drop_path: float = 0.0  # stochastic depth: chance of dropping the body, in training only
 
     def children(self) -> list[Node]:
         return [n for n in (self.body, self.shortcut, self.after) if n is not None]
@@ -114,17 +130,25 @@ class Aux(Node):
 
 
 def describe(node: Node) -> str:
-    """One line for a node in summaries: ``inception_a x4``, ``reduction_a(k=192, ...)``."""
+    """One line for a node in summaries: ``inception_a x4``, ``reduction_a k=192 ...`` (as the
+    call is written in a spec)."""
     if isinstance(node, Seq) and node.repeat:
         inner = describe(node.items[0]) if node.items else node.name
         return f"{inner} x{node.repeat}"
     if node.block:
         if node.args:
-            return f"{node.block}(" + ", ".join(f"{k}={v}" for k, v in node.args.items()) + ")"
+            return " ".join([node.block, *(f"{k}={_word(v)}" for k, v in node.args.items())])
         return node.block
     if isinstance(node, Layer):
         return node.label
     return type(node).__name__.lower()
+
+
+def _word(value: Any) -> str:
+    """A value as a spec token: ``none`` for None, ``0.17``, ``[1, 2]`` without spaces."""
+    if value is None:
+        return "none"
+    return str(value).replace(" ", "")
 
 
 def param_count(node: Node) -> int:

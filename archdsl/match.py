@@ -30,8 +30,8 @@ from .atomic import atomic_path
 from .cost import METRICS, totals
 from .errors import SpecErrors
 from .layers.base import Shape, fmt_shape
-from .source import _protect
-from .spec import Spec, load
+from .program import Program
+from .spec import Spec
 
 INPUT = "input"
 REAL_KNOBS = ("width", "depth")
@@ -78,9 +78,9 @@ def find_knob(spec: Spec, name: str) -> Knob:
         hint = ""
         if name == "width":
             hint = ('; give it one with params: {width: 1.0} and '
-                    'defaults: {conv: {width: "${width}"}}')
+                    'defaults: {conv: {width: $width}}')
         elif name == "depth":
-            hint = "; give it one with params: {depth: 1.0} and repeats like x${round(4 * depth)}"
+            hint = "; give it one with params: {depth: 1.0} and repeats like x$(round(4 * depth))"
         raise MatchError(f"{spec.path} has no parameter {name!r} (its parameters: {known}){hint}")
     value = spec.params[name]
     if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -93,17 +93,23 @@ def find_knob(spec: Spec, name: str) -> Knob:
 
 @dataclass
 class Problem:
-    """The cost of ``path`` as a function of one knob, with every evaluation remembered."""
+    """The cost of a program as a function of one knob, with every evaluation remembered.
 
-    path: Path
+    The program is read once; each evaluation resolves it again with the knob's value.
+    """
+
+    program: Program
     knob: Knob
     metric: str
     target: int
     base_input: Shape
-    loader: Callable[..., Spec] = load
-    load_options: dict[str, Any] = field(default_factory=dict)
+    allow_large: bool = False
     overrides: dict[str, Any] = field(default_factory=dict)
     seen: dict[float, int | None] = field(default_factory=dict)
+
+    @property
+    def path(self) -> Path:
+        return self.program.path
 
     def input_for(self, value: float) -> Shape:
         if self.knob.name != INPUT:
@@ -115,8 +121,8 @@ class Problem:
         overrides = dict(self.overrides)
         if self.knob.name != INPUT:
             overrides[self.knob.name] = value
-        return self.loader(self.path, input=self.input_for(value), **self.load_options,
-                           **overrides)
+        return self.program.resolve(overrides, input=self.input_for(value),
+                                    allow_large=self.allow_large)
 
     def cost(self, value: float) -> int | None:
         """The metric at ``value``; None when the spec does not resolve there (too small an
@@ -251,7 +257,7 @@ def matched_text(original: Path, out: Path, params: dict[str, Any],
     folder, which its loader then has to be told about with ``--library``).
     """
     text = original.read_text(encoding="utf-8")
-    root = yaml.compose(_protect(text), Loader=yaml.SafeLoader)
+    root = yaml.compose(text, Loader=yaml.SafeLoader)
     if not isinstance(root, yaml.MappingNode):
         raise MatchError(f"{original}: not a spec mapping")
     top = {k.value: v for k, v in root.value if isinstance(k, yaml.ScalarNode)}

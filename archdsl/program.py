@@ -1,5 +1,10 @@
 """Reading a spec and its included libraries into one parsed program.
 
+A program is read once: every file is parsed, every block (called or not) is checked, and every
+expression is parsed with its names checked against the scope it is written in. It can then be
+resolved many times, with other knobs and another input, without touching the file system or
+YAML again (:meth:`Program.resolve`), which is what cost matching and search do.
+
 Includes are resolved relative to the including file, and must stay inside the spec's library:
 the folder of the top spec, or library folders the caller names explicitly. A spec cannot reach
 arbitrary files of the machine through ``include``.
@@ -7,16 +12,35 @@ arbitrary files of the machine through ``include``.
 
 from __future__ import annotations
 
-import difflib
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .document import SpecDocument, validate_document
-from .errors import ErrorSink, Loc, SpecErrors
+from .errors import ErrorSink, Loc, SpecError, SpecErrors
+from .expr import IN_NAME, Template, unknown_name_message
 from .layers import KINDS
 from .source import YMap, YNode, YScalar, YSeq, load_file
-from .syntax import STRUCTURES, Ast, Parser, SeqAst, Val, to_val
+from .suggest import did_you_mean
+from .syntax import (
+    STRUCTURES,
+    Ast,
+    AuxAst,
+    CallAst,
+    MergeAst,
+    Parser,
+    ResidualAst,
+    SeqAst,
+    Val,
+    check_literal_fields,
+)
+
+if TYPE_CHECKING:
+    from .layers.base import Shape
+    from .spec import Spec
+
+MAX_INCLUDE_DEPTH = 32
 
 
 @dataclass
@@ -30,7 +54,7 @@ class BlockDef:
 
 @dataclass
 class Program:
-    """Everything read from a spec and its libraries, parsed, not yet evaluated."""
+    """Everything read from a spec and its libraries, parsed and checked, not yet evaluated."""
 
     path: Path
     doc: SpecDocument
@@ -41,45 +65,83 @@ class Program:
     params: dict[str, Val] = field(default_factory=dict)
     network: SeqAst | None = None
     input: Val | None = None
+    # Problems found while reading that do not stop resolution (an unknown kind in one block
+    # does not hide a shape error in another); resolving reports them with its own.
+    errors: list[SpecError] = field(default_factory=list)
+    # Validated layer fields by (kind, raw values): a search resolves the same layers with the
+    # same values thousands of times, and validation is the costly part of a layer.
+    field_cache: dict[tuple[str, str], Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def is_library(self) -> bool:
+        return self.network is None
+
+    def check(self) -> None:
+        """Raise the problems found while reading, if any."""
+        if self.errors:
+            raise SpecErrors(self.errors)
+
+    def resolve(self, knobs: dict[str, Any] | None = None, *, input: str | Shape | None = None,
+                allow_large: bool = False) -> Spec:
+        """The network with these knobs and this input, resolved (no file is read again)."""
+        from .spec import resolve_program
+
+        return resolve_program(self, knobs or {}, input=input, allow_large=allow_large)
 
 
 def read_program(path: str | Path, library: list[str | Path] | None = None) -> Program:
-    """Load a spec with its includes; raise SpecErrors with every problem found."""
+    """Read a spec (or a library) with its includes.
+
+    Raises SpecErrors for problems that leave nothing to resolve (an unreadable file, malformed
+    YAML, a bad top level); every other problem is kept in ``Program.errors``.
+    """
     path = Path(path)
     roots = [path.resolve().parent] + [Path(p).resolve() for p in (library or [])]
     sink = ErrorSink()
     files: list[tuple[str, YNode, SpecDocument]] = []
     sources: dict[str, str] = {}
-    _read(path, str(path), roots, files, sources, sink, seen=set())
+    _read(path, str(path), roots, files, sources, sink, seen=set(), depth=0)
     sink.raise_if_any()
     shown, root, doc = files[0]
     prog = Program(path, doc, root, sources)
-    # Libraries first, so that the spec itself has the last word on defaults.
-    for fname, yroot, _ in reversed(files):
-        _collect(prog, fname, yroot, sink)
-    parser = Parser(set(prog.blocks), sink)
+    parser = Parser(set(), sink)
+    # Libraries first, so that the spec itself has the last word on params and defaults.
+    for _, yroot, _ in reversed(files):
+        _collect_blocks(prog, yroot, sink)
+    parser.blocks = set(prog.blocks)
+    for _, yroot, _ in reversed(files):
+        _collect_params(prog, yroot, parser, sink)
     for _, yroot, _ in files:
         blocks = yroot.get("blocks") if isinstance(yroot, YMap) else None
         if isinstance(blocks, YMap):
             for name, (_, ydef) in blocks.items.items():
-                _parse_block(prog, name, ydef, parser, sink)
-    if doc.network is None:
-        sink.add(Loc(shown, 1, 1), "a spec needs a 'network' (a file without one is a library)")
-    else:
+                if name in prog.blocks and prog.blocks[name].loc == blocks.key_loc(name):
+                    _parse_block(prog, prog.blocks[name], ydef, parser, sink)
+    knobs = list(prog.params)
+    if doc.network is not None:
         ynet = root.get("network")
         assert isinstance(ynet, YSeq)
+        start = len(parser.templates)
         prog.network = SeqAst(ynet.loc, items=parser.items(ynet))
-    if doc.input is None:
-        sink.add(Loc(shown, 1, 1), "a spec needs an 'input' shape, e.g. input: [3, 299, 299]")
-    else:
-        prog.input = to_val(root.get("input"))
-    sink.raise_if_any()
+        _check_names(parser.templates[start:], set(knobs) | {IN_NAME}, sink)
+        if doc.input is None:
+            sink.add(Loc(shown, 1, 1), "a spec needs an 'input' shape, e.g. input: [3, 299, 299]")
+        else:
+            start = len(parser.templates)
+            prog.input = parser.val(root.get("input"))
+            _check_names(parser.templates[start:], set(knobs), sink)
+    _check_calls(prog, parser, sink)
+    prog.errors = SpecErrors(sink.errors).errors if sink.errors else []
     return prog
 
 
 def _read(path: Path, shown: str, roots: list[Path], files: list, sources: dict,
-          sink: ErrorSink, seen: set[Path]) -> None:
-    real = path.resolve()
+          sink: ErrorSink, seen: set[Path], depth: int) -> None:
+    try:
+        real = path.resolve(strict=False)
+    except (OSError, RuntimeError) as exc:  # a symlink loop, a name too long
+        sink.add(Loc(shown, 1, 1), f"cannot read the file: {exc}")
+        return
     if real in seen:
         return
     seen.add(real)
@@ -96,85 +158,199 @@ def _read(path: Path, shown: str, roots: list[Path], files: list, sources: dict,
     yinc = root.get("include")
     for i, name in enumerate(doc.include):
         loc = yinc.items[i].loc if isinstance(yinc, YSeq) else root.loc
+        problem = _include_problem(path, name, roots, depth)
+        if problem:
+            sink.add(loc, f"include {name!r}: {problem}")
+            continue
         target = (path.parent / name).resolve()
-        if not any(target.is_relative_to(r) for r in roots):
-            sink.add(loc, f"include {name!r} is outside the spec's library ({roots[0]}); "
-                          "pass --library DIR to allow another folder")
-            continue
-        if not target.is_file():
-            sink.add(loc, f"include {name!r}: no such file")
-            continue
-        _read(target, str(Path(shown).parent / name), roots, files, sources, sink, seen)
+        _read(target, str(Path(shown).parent / name), roots, files, sources, sink, seen,
+              depth + 1)
 
 
-def _collect(prog: Program, fname: str, root: YNode, sink: ErrorSink) -> None:
-    """Merge one file's params, defaults and block names into the program."""
+def _include_problem(path: Path, name: str, roots: list[Path], depth: int) -> str:
+    """Why an include cannot be read ('' when it can)."""
+    if depth >= MAX_INCLUDE_DEPTH:
+        return f"includes nest deeper than {MAX_INCLUDE_DEPTH} files"
+    if "\0" in name or len(name) > 1024 or any(len(p) > 255 for p in Path(name).parts):
+        return "not a usable file name"
+    try:
+        target = (path.parent / name).resolve(strict=False)
+        is_file = target.is_file()
+    except (OSError, RuntimeError) as exc:
+        return f"cannot be read ({exc.__class__.__name__}: {exc})"
+    if not any(target.is_relative_to(r) for r in roots):
+        return (f"outside the spec's library ({roots[0]}); pass --library DIR to allow "
+                "another folder")
+    if not is_file:
+        return "no such file"
+    if not os.access(target, os.R_OK):
+        return "not readable"
+    return ""
+
+
+def _collect_blocks(prog: Program, root: YNode, sink: ErrorSink) -> None:
+    """Register one file's block names."""
     assert isinstance(root, YMap)
-    if isinstance(params := root.get("params"), YMap):
-        for k, (_, v) in params.items.items():
-            prog.params[k] = to_val(v)
-    if isinstance(defaults := root.get("defaults"), YMap):
-        for kind, (kloc, fields) in defaults.items.items():
-            if kind not in KINDS:
-                close = difflib.get_close_matches(kind, list(KINDS), n=1)
-                hint = f"; did you mean {close[0]!r}?" if close else ""
-                sink.add(kloc.loc, f"defaults: unknown layer kind {kind!r}{hint}")
-                continue
-            known = KINDS[kind].fields.model_fields
-            assert isinstance(fields, YMap)
-            for fname_, (floc, v) in fields.items.items():
-                if fname_ not in known:
-                    sink.add(floc.loc, f"defaults: {kind} has no field {fname_!r} "
-                                       f"(it has {', '.join(known)})")
-                    continue
-                prog.defaults.setdefault(kind, {})[fname_] = to_val(v)
     if isinstance(blocks := root.get("blocks"), YMap):
         for name, (kloc, _ydef) in blocks.items.items():
             if name in prog.blocks:
                 sink.add(kloc.loc, f"block {name!r} is defined twice "
                                    f"(also at {prog.blocks[name].loc})")
             elif name in KINDS or name in STRUCTURES:
-                sink.add(kloc.loc, f"block name {name!r} is taken by a layer kind")
+                sink.add(kloc.loc, f"block name {name!r} is taken by a layer kind or structure")
+            elif not _is_name(name):
+                sink.add(kloc.loc, f"block name {name!r} is not a name (letters, digits, _)")
             else:
                 prog.blocks[name] = BlockDef(name, kloc.loc, None, {})
+
+
+def _collect_params(prog: Program, root: YNode, parser: Parser, sink: ErrorSink) -> None:
+    """Merge one file's params and defaults into the program; both live in the knob scope."""
+    assert isinstance(root, YMap)
+    if isinstance(params := root.get("params"), YMap):
+        for k, (kloc, v) in params.items.items():
+            if not _is_name(k):
+                sink.add(kloc.loc, f"params: {k!r} is not a name (letters, digits, _)")
+                continue
+            start = len(parser.templates)
+            try:
+                prog.params[k] = parser.val(v)
+            except SpecErrors as exc:
+                sink.extend(exc)
+                continue
+            _check_names(parser.templates[start:], set(prog.params) - {k}, sink)
+    if isinstance(defaults := root.get("defaults"), YMap):
+        for kind, (kloc, fields) in defaults.items.items():
+            if kind not in KINDS:
+                sink.add(kloc.loc, f"defaults: unknown layer kind {kind!r}"
+                                   f"{did_you_mean(kind, KINDS, sep='; ')}")
+                continue
+            if not isinstance(fields, YMap):
+                sink.add(fields.loc, f"defaults: {kind} takes a mapping of fields")
+                continue
+            start = len(parser.templates)
+            try:
+                vals = {f: parser.val(v) for f, (_, v) in fields.items.items()}
+                check_literal_fields(KINDS[kind], vals)
+            except SpecErrors as exc:
+                sink.extend(exc)
+                continue
+            # Defaults are evaluated once per resolution, with the knobs only: a block argument
+            # that happens to share a knob's name must not change them.
+            _check_names(parser.templates[start:], set(prog.params), sink, where="defaults")
+            prog.defaults.setdefault(kind, {}).update(vals)
 
 
 _BLOCK_META = ("args", "doc", "figure")
 
 
-def _parse_block(prog: Program, name: str, ydef: YNode, parser: Parser, sink: ErrorSink) -> None:
-    block = prog.blocks[name]
+def _parse_block(prog: Program, block: BlockDef, ydef: YNode, parser: Parser,
+                 sink: ErrorSink) -> None:
+    start = len(parser.templates)
+    scope = set(prog.params) | {IN_NAME}
     if not isinstance(ydef, YMap):
         block.body = parser.node(ydef)
+        _check_names(parser.templates[start:], scope, sink)
         return
     block.doc = " ".join(str(ydef.get(k).plain_value()) for k in ("figure", "doc") if ydef.get(k))
     yargs = ydef.get("args")
     if isinstance(yargs, YSeq):
         for a in yargs.items:
-            if isinstance(a, YScalar) and isinstance(a.value, str):
+            if isinstance(a, YScalar) and isinstance(a.value, str) and _is_name(a.value):
                 block.args[a.value] = None
             else:
                 sink.add(a.loc, "block args: a list of names, or a mapping name: default")
     elif isinstance(yargs, YMap):
-        for a, (_, v) in yargs.items.items():
-            block.args[a] = None if isinstance(v, YScalar) and v.value is None else to_val(v)
+        for a, (aloc, v) in yargs.items.items():
+            if not _is_name(a):
+                sink.add(aloc.loc, f"block args: {a!r} is not a name (letters, digits, _)")
+                continue
+            if isinstance(v, YScalar) and v.value is None:
+                block.args[a] = None
+                continue
+            arg_start = len(parser.templates)
+            try:
+                block.args[a] = parser.val(v)
+            except SpecErrors as exc:
+                sink.extend(exc)
+                continue
+            # A default may use the knobs and the arguments before it.
+            _check_names(parser.templates[arg_start:], set(prog.params) | set(block.args) - {a},
+                         sink)
     elif yargs is not None:
         sink.add(yargs.loc, "block args: a list of names, or a mapping name: default")
+    start = len(parser.templates)
     rest = {k: v for k, (_, v) in ydef.items.items() if k not in _BLOCK_META}
     if "body" in rest:
         if len(rest) > 1:
             other = next(k for k in rest if k != "body")
-            sink.add(ydef.key_loc(other), f"block {name!r}: {other!r} beside 'body'")
+            sink.add(ydef.key_loc(other), f"block {block.name!r}: {other!r} beside 'body'")
         block.body = parser.node(rest["body"])
     else:
         # The node key is written straight in the block: ``{args: [...], concat: [...]}``.
         node_map = YMap({k: v for k, v in ydef.items.items() if k not in _BLOCK_META}, ydef.loc)
         block.body = parser.node(node_map)
+    _check_names(parser.templates[start:], scope | set(block.args), sink)
 
 
-def block_arg_names(block: BlockDef) -> list[str]:
-    return list(block.args)
+def _check_names(templates: list[Template], scope: set[str], sink: ErrorSink,
+                 where: str = "") -> None:
+    """Every name an expression reads must be known where it is written."""
+    known = sorted(n for n in scope if n != IN_NAME)
+    for t in templates:
+        for name in sorted(t.names - scope):
+            msg = unknown_name_message(name, known)
+            if where:
+                msg += f" ({where} see only the knobs in params)"
+            sink.add(t.loc, f"expression {t.text}: {msg}")
 
 
-def plain(val: Val | None) -> Any:
-    return None if val is None else val.value
+def _check_calls(prog: Program, parser: Parser, sink: ErrorSink) -> None:
+    """Check every block call's arguments against the block's, in every block and the network."""
+    roots = [b.body for b in prog.blocks.values()] + [prog.network]
+    for root in roots:
+        for ast in walk_ast(root):
+            if isinstance(ast, CallAst):
+                _check_call(ast, prog.blocks[ast.block], sink)
+
+
+def _check_call(ast: CallAst, block: BlockDef, sink: ErrorSink) -> None:
+    names = list(block.args)
+    before = len(sink.errors)
+    if len(ast.positional) > len(names):
+        extra = ast.positional[len(names)]
+        sink.add(extra.loc, f"block {ast.block!r} takes {len(names)} arguments "
+                            f"({', '.join(names) or 'none'}), got {len(ast.positional)}")
+    given = set(names[:len(ast.positional)])
+    for key, val in ast.args.items():
+        if key not in block.args:
+            sink.add(val.loc, f"block {ast.block!r} has no argument {key!r} (it takes "
+                              f"{', '.join(names) or 'none'}){did_you_mean(key, names, sep='; ')}")
+        elif key in given:
+            sink.add(val.loc, f"argument {key!r} given twice")
+        given.add(key)
+    missing = [n for n in names if n not in given and block.args[n] is None]
+    if missing:
+        sink.add(ast.loc, f"block {ast.block!r} needs argument(s) {', '.join(missing)}")
+    ast.ok = len(sink.errors) == before
+
+
+def walk_ast(root: Ast | None):  # noqa: ANN201 -- an iterator of Ast
+    """Every node of a parsed tree, depth first."""
+    stack = [root] if root is not None else []
+    while stack:
+        node = stack.pop()
+        yield node
+        if isinstance(node, SeqAst):
+            stack.extend(reversed(node.items))
+        elif isinstance(node, MergeAst):
+            stack.extend(reversed(node.branches))
+        elif isinstance(node, ResidualAst):
+            stack.extend(n for n in (node.after, node.shortcut, node.body) if n is not None)
+        elif isinstance(node, AuxAst) and node.head is not None:
+            stack.append(node.head)
+
+
+def _is_name(text: Any) -> bool:
+    return isinstance(text, str) and text.isidentifier() and text.isascii()
+

@@ -7,7 +7,6 @@ of ``archdsl validate`` reports everything wrong with a spec.
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -15,13 +14,25 @@ from pydantic import ValidationError
 
 from . import ir
 from .errors import ErrorSink, Loc, SpecErrors
-from .expr import _IN_NAME, ShapeView, has_expr, interpolate
+from .expr import IN_NAME, ShapeView, evaluate_value
 from .layers import KINDS
-from .layers.base import LayerError, Shape, fmt_shape
+from .layers.base import Fields, LayerError, Shape, fmt_shape
 from .program import Program
-from .syntax import Ast, AuxAst, CallAst, ConcatAst, LayerAst, ResidualAst, SeqAst, Val
+from .syntax import (
+    Ast,
+    AuxAst,
+    BrokenAst,
+    CallAst,
+    LayerAst,
+    MergeAst,
+    ResidualAst,
+    SeqAst,
+    Val,
+    field_messages,
+)
 
 MAX_REPEAT = 10_000
+_FIELD_CACHE_SIZE = 200_000
 
 
 @dataclass(frozen=True)
@@ -45,26 +56,27 @@ class Resolver:
         self.params = params
         self.sink = sink
         self.top_outputs: dict[str, Shape] = {}  # the network's items so far (aux ``from:``)
+        # Defaults live in the knob scope: evaluated once here, never in a block's scope.
+        self.defaults: dict[str, dict[str, tuple[Any, Loc]]] = {}
+        for kind, fields in prog.defaults.items():
+            values = self.defaults.setdefault(kind, {})
+            for fname, val in fields.items():
+                try:
+                    values[fname] = (self.value(val, params), val.loc)
+                except SpecErrors as exc:
+                    sink.extend(exc, "defaults")
 
     def network(self, shape: Shape) -> ir.Seq | None:
         assert self.prog.network is not None
         env = dict(self.params)
-        env[_IN_NAME] = ShapeView(shape)
+        env[IN_NAME] = ShapeView(shape)
         ctx = Ctx(env, top=True)
         return self.seq(self.prog.network, shape, ctx, "", "")
 
     # --- values ------------------------------------------------------------------------------
-    def value(self, val: Val, env: dict[str, Any]) -> Any:
-        return self._eval(val.value, env, val.loc)
-
-    def _eval(self, raw: Any, env: dict[str, Any], loc: Loc) -> Any:
-        if isinstance(raw, str) and has_expr(raw):
-            return interpolate(raw, env, loc)
-        if isinstance(raw, list):
-            return [self._eval(r, env, loc) for r in raw]
-        if isinstance(raw, dict):
-            return {k: self._eval(v, env, loc) for k, v in raw.items()}
-        return raw
+    @staticmethod
+    def value(val: Val, env: dict[str, Any]) -> Any:
+        return evaluate_value(val.value, env)
 
     def error(self, loc: Loc, msg: str, ctx: Ctx) -> None:
         self.sink.add(loc, msg, ctx.where)
@@ -74,20 +86,30 @@ class Resolver:
         if not ctx.guessing:
             self.sink.add(loc, msg, ctx.where)
 
+    def number(self, val: Val, ctx: Ctx, what: str) -> Any:
+        """A value that must be a number; None (reported) when it is not."""
+        try:
+            value = self.value(val, ctx.env)
+        except SpecErrors as exc:
+            self.sink.extend(exc, ctx.where)
+            return None
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            self.error(val.loc, f"{what} must be a number, got {value!r}", ctx)
+            return None
+        return value
+
     # --- nodes -------------------------------------------------------------------------------
     def node(self, ast: Ast, shape: Shape, ctx: Ctx, name: str, path: str) -> ir.Node | None:
         """One node of a sequence, expanding ``xN`` repeats into a sequence of N copies."""
         if ast.repeat is None:
             return self.one(ast, shape, ctx, name, path)
-        try:
-            n = self.value(ast.repeat, ctx.env)
-        except SpecErrors as exc:
-            self.sink.extend(exc, ctx.where)
+        n = self.number(ast.repeat, ctx, "a repeat count")
+        if n is None:
             return None
         if isinstance(n, float) and n.is_integer():
             n = int(n)
-        if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= MAX_REPEAT:
-            self.error(ast.repeat.loc, f"repeat count must be a whole number 1..{MAX_REPEAT}, "
+        if not isinstance(n, int) or not 0 <= n <= MAX_REPEAT:
+            self.error(ast.repeat.loc, f"repeat count must be a whole number 0..{MAX_REPEAT}, "
                                        f"got {n!r}", ctx)
             return None
         items: list[ir.Node] = []
@@ -121,11 +143,14 @@ class Resolver:
             return self.call(ast, shape, ctx, name, path, in_repeat)
         if isinstance(ast, SeqAst):
             return self.seq(ast, shape, replace(ctx, top=False), name, path)
-        if isinstance(ast, ConcatAst):
-            return self.concat(ast, shape, ctx, name, path)
+        if isinstance(ast, MergeAst):
+            return self.merge(ast, shape, ctx, name, path)
         if isinstance(ast, AuxAst):
             return self.aux(ast, shape, ctx, name, path)
-        return self.residual(ast, shape, ctx, name, path)
+        if isinstance(ast, ResidualAst):
+            return self.residual(ast, shape, ctx, name, path)
+        assert isinstance(ast, BrokenAst)  # its error was reported when the spec was read
+        return None
 
     def included(self, ast: Ast, ctx: Ctx) -> bool:
         """False when the node's ``when:`` is false (it is then left out of its sequence)."""
@@ -142,11 +167,11 @@ class Resolver:
         return bool(keep)
 
     def misplaced_when(self, ast: Ast | None, ctx: Ctx) -> bool:
-        """``when:`` leaves a node out of a sequence or concat; anywhere else it is an error."""
+        """``when:`` leaves a node out of a sequence or merge; anywhere else it is an error."""
         if ast is None or ast.when is None:
             return False
         self.error(ast.when.loc, "when: only the items of a sequence and the branches of a "
-                                 "concat can be left out", ctx)
+                                 "concat, add or mul can be left out", ctx)
         return True
 
     def aux(self, ast: AuxAst, shape: Shape, ctx: Ctx, name: str, path: str) -> ir.Node | None:
@@ -167,21 +192,23 @@ class Resolver:
                                            f"network (earlier items: {known})", ctx)
                 return None
             tapped = self.top_outputs[source]
-        head_ctx = replace(ctx, top=False, env={**ctx.env, _IN_NAME: ShapeView(tapped)})
+        head_ctx = replace(ctx, top=False, env={**ctx.env, IN_NAME: ShapeView(tapped)})
         head = self.one(ast.head, tapped, head_ctx, "head", join(path, "head"))
         if head is None:
             return None
         return ir.Aux(name, path, ast.loc, tapped, shape, head=head, source=source)
 
     def seq(self, ast: SeqAst, shape: Shape, ctx: Ctx, name: str, path: str) -> ir.Seq | None:
+        """A sequence; an empty one (``[]``, ``x0``, every item ``when: false``) is the
+        identity."""
         items: list[ir.Node] = []
-        used: set[str] = set()
+        names = _Names()
         cur = shape
         broken = False
         for i, item in enumerate(ast.items):
             if not self.included(item, ctx):
                 continue
-            child_name = _unique(self.default_name(item, i, ctx), used)
+            child_name = names.unique(self.default_name(item, i, ctx))
             child = self.node(item, cur, ctx, child_name, join(path, child_name))
             if child is None:
                 # The shape after a broken node is unknown: go on guessing it is unchanged.
@@ -192,9 +219,6 @@ class Resolver:
             cur = child.out_shape
             if ctx.top and not isinstance(child, ir.Aux):
                 self.top_outputs[child.name] = cur
-        if not ast.items:
-            self.error(ast.loc, "an empty sequence", ctx)
-            return None
         if broken:
             return None
         return ir.Seq(name, path, ast.loc, shape, cur, items=items)
@@ -211,38 +235,86 @@ class Resolver:
             return "aux"
         return str(index)
 
-    def concat(self, ast: ConcatAst, shape: Shape, ctx: Ctx, name: str,
-               path: str) -> ir.Node | None:
+    def merge(self, ast: MergeAst, shape: Shape, ctx: Ctx, name: str,
+              path: str) -> ir.Node | None:
         sub = replace(ctx, top=False)
+        kept = [(i, b) for i, b in enumerate(ast.branches) if self.included(b, sub)]
+        what = {"cat": "concat", "add": "add", "mul": "mul"}[ast.op]
+        if not kept:
+            self.error(ast.loc, f"{what}: every branch is left out (when: false)", ctx)
+            return None
+        split = self.split_sizes(ast, shape, len(kept), ctx) if ast.split is not None else None
+        if ast.split is not None and split is None:
+            return None
         branches: list[ir.Node] = []
-        used: set[str] = set()
+        names = _Names()
         broken = False
-        for i, b in enumerate(ast.branches):
-            if not self.included(b, sub):
-                continue
-            bname = _unique(b.name or f"branch{i}", used)
-            child = self.node(b, shape, sub, bname, join(path, bname))
+        for k, (i, b) in enumerate(kept):
+            bname = names.unique(b.name or f"branch{i}")
+            part = shape if split is None else (split[k], *shape[1:])
+            child = self.node(b, part, sub, bname, join(path, bname))
             if child is None:
                 broken = True
             else:
                 branches.append(child)
-        if broken or not branches:
+        if broken:
             return None
-        first = branches[0]
+        out = self.merged_shape(ast, what, branches, ctx)
+        return ir.Merge(name, path, ast.loc, shape, out, op=ast.op, branches=branches,
+                        split=tuple(split) if split else None)
+
+    def split_sizes(self, ast: MergeAst, shape: Shape, n: int, ctx: Ctx) -> list[int] | None:
+        assert ast.split is not None
+        try:
+            value = self.value(ast.split, ctx.env)
+        except SpecErrors as exc:
+            self.sink.extend(exc, ctx.where)
+            return None
+        channels = shape[0]
+        if value is True:
+            if channels % n:
+                self.shape_error(ast.split.loc, f"split: {channels} channels do not divide into "
+                                                f"{n} equal parts", ctx)
+                return None
+            return [channels // n] * n
+        if not (isinstance(value, list) and len(value) == n
+                and all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value)):
+            self.error(ast.split.loc, f"split: true (equal parts) or a list of {n} positive "
+                                      f"channel counts, one per branch; got {value!r}", ctx)
+            return None
+        if sum(value) != channels:
+            self.shape_error(ast.split.loc, f"split: {' + '.join(map(str, value))} = "
+                                            f"{sum(value)} channels, the input has {channels}",
+                             ctx)
+            return None
+        return value
+
+    def merged_shape(self, ast: MergeAst, what: str, branches: list[ir.Node],
+                     ctx: Ctx) -> Shape:
+        first = branches[0].out_shape
+        sizes = ", ".join(f"{x.name} gives {fmt_shape(x.out_shape)}" for x in branches)
+        if ast.op == "cat":
+            for b in branches[1:]:
+                if b.out_shape[1:] != first[1:] or len(b.out_shape) != len(first):
+                    self.shape_error(
+                        ast.loc, f"concat: branches must agree in size except channels: {sizes}",
+                        ctx)
+                    break  # go on with the first branch's size, so that later blocks are checked
+            return (sum(b.out_shape[0] for b in branches),) + first[1:]
+        out: Shape = first
         for b in branches[1:]:
-            if b.out_shape[1:] != first.out_shape[1:] or len(b.out_shape) != len(first.out_shape):
-                sizes = ", ".join(f"{x.name} gives {fmt_shape(x.out_shape)}" for x in branches)
-                self.shape_error(
-                    ast.loc, f"concat: branches must agree in size except channels: {sizes}", ctx
-                )
-                break  # go on with the first branch's size, so that later blocks are checked
-        out = (sum(b.out_shape[0] for b in branches),) + first.out_shape[1:]
-        return ir.Concat(name, path, ast.loc, shape, out, branches=branches)
+            joined = broadcast(out, b.out_shape)
+            if joined is None:
+                self.shape_error(ast.loc, f"{what}: branch shapes must be equal or broadcast "
+                                          f"(sizes of 1 stretch): {sizes}", ctx)
+                return first
+            out = joined
+        return out
 
     def residual(self, ast: ResidualAst, shape: Shape, ctx: Ctx, name: str,
                  path: str) -> ir.Node | None:
         # Inside a residual, ``in`` is the residual's input: what the body must give back.
-        sub = replace(ctx, top=False, env={**ctx.env, _IN_NAME: ShapeView(shape)})
+        sub = replace(ctx, top=False, env={**ctx.env, IN_NAME: ShapeView(shape)})
         assert ast.body is not None
         if any(self.misplaced_when(a, ctx) for a in (ast.body, ast.shortcut, ast.after)):
             return None
@@ -260,13 +332,18 @@ class Resolver:
             # Go on with the shortcut's shape, so that later blocks are still checked.
         scale = 1.0
         if ast.scale is not None:
-            try:
-                scale = self.value(ast.scale, ctx.env)
-            except SpecErrors as exc:
-                self.sink.extend(exc, ctx.where)
-            if isinstance(scale, bool) or not isinstance(scale, (int, float)):
-                self.error(ast.scale.loc, f"residual scale must be a number, got {scale!r}", ctx)
-                scale = 1.0
+            scale = self.number(ast.scale, ctx, "residual scale")
+            if scale is None:
+                return None
+        drop = 0.0
+        if ast.drop_path is not None:
+            drop = self.number(ast.drop_path, ctx, "drop_path")
+            if drop is None:
+                return None
+            if not 0 <= drop < 1:
+                self.error(ast.drop_path.loc, f"drop_path is the chance of dropping the body, "
+                                              f"from 0 up to (not including) 1; got {drop}", ctx)
+                return None
         after = None
         if ast.after is not None:
             after = self.one(ast.after, carried, sub, "after", join(path, "after"))
@@ -274,7 +351,7 @@ class Resolver:
                 return None
         out = after.out_shape if after else carried
         return ir.Residual(name, path, ast.loc, shape, out, body=body, shortcut=shortcut,
-                           scale=float(scale), after=after)
+                           scale=float(scale), after=after, drop_path=float(drop))
 
     def call(self, ast: CallAst, shape: Shape, ctx: Ctx, name: str, path: str,
              in_repeat: bool) -> ir.Node | None:
@@ -284,12 +361,14 @@ class Resolver:
             cycle = " -> ".join(ctx.stack[ctx.stack.index(ast.block):] + (ast.block,))
             self.error(ast.loc, f"block {ast.block!r} calls itself ({cycle})", ctx)
             return None
+        if not ast.ok or block.body is None or self.misplaced_when(block.body, ctx):
+            return None  # a bad call or a broken block: reported when the spec was read
         args = self.bind_args(ast, block.args, ctx, where)
-        if args is None or block.body is None or self.misplaced_when(block.body, ctx):
+        if args is None:
             return None
         env = dict(self.params)
         env.update(args)
-        env[_IN_NAME] = ShapeView(shape)
+        env[IN_NAME] = ShapeView(shape)
         sub = Ctx(env, where, ctx.stack + (ast.block,), guessing=ctx.guessing)
         node = self.one(block.body, shape, sub, name, path)
         if node is not None:
@@ -299,42 +378,16 @@ class Resolver:
 
     def bind_args(self, ast: CallAst, declared: dict[str, Val | None], ctx: Ctx,
                   where: str) -> dict[str, Any] | None:
-        ok = True
-        given: dict[str, Val] = {}
-        names = list(declared)
-        if len(ast.positional) > len(names):
-            extra = ast.positional[len(names)]
-            self.sink.add(extra.loc, f"block {ast.block!r} takes {len(names)} arguments "
-                                     f"({', '.join(names) or 'none'}), got {len(ast.positional)}",
-                          where)
-            ok = False
-        given.update(zip(names, ast.positional, strict=False))
-        for key, val in ast.args.items():
-            if key not in declared:
-                close = difflib.get_close_matches(key, names, n=1)
-                hint = f"; did you mean {close[0]!r}?" if close else ""
-                self.sink.add(val.loc, f"block {ast.block!r} has no argument {key!r} "
-                                       f"(it takes {', '.join(names) or 'none'}){hint}", where)
-                ok = False
-            elif key in given:
-                self.sink.add(val.loc, f"argument {key!r} given twice", where)
-                ok = False
-            else:
-                given[key] = val
-        missing = [n for n in names if n not in given and declared[n] is None]
-        if missing:
-            self.sink.add(ast.loc, f"block {ast.block!r} needs argument(s) {', '.join(missing)}",
-                          where)
-            ok = False
-        if not ok:
-            return None
+        """The call's arguments, evaluated in the caller's scope; defaults in the knobs' and the
+        earlier arguments' (the call was checked against the block when the spec was read)."""
+        given = dict(zip(declared, ast.positional, strict=False))
+        given.update(ast.args)
         args: dict[str, Any] = {}
         try:
-            for n in names:
+            for n, default in declared.items():
                 if n in given:
-                    args[n] = self.value(given[n], ctx.env)  # the caller's scope
+                    args[n] = self.value(given[n], ctx.env)
                 else:
-                    default = declared[n]
                     assert default is not None
                     args[n] = self.value(default, {**self.params, **args})
         except SpecErrors as exc:
@@ -347,42 +400,17 @@ class Resolver:
         kind = KINDS[ast.kind]
         raw: dict[str, Any] = {}
         locs: dict[str, Loc] = {}
+        for fname, (value, loc) in self.defaults.get(ast.kind, {}).items():
+            raw[fname], locs[fname] = value, loc
         try:
-            for fname, val in self.prog.defaults.get(ast.kind, {}).items():
-                raw[fname], locs[fname] = self.value(val, ctx.env), val.loc
-            positional = list(kind.positional)
-            for tok in ast.tokens:
-                value = self.value(tok, ctx.env)
-                text = value if isinstance(value, str) else _fmt(value)
-                got = kind.read_token(text, positional)
-                if got is None:
-                    raise SpecErrors.one(
-                        tok.loc, f"{ast.kind}: unexpected {text!r}; it reads: {kind.token_help()}")
-                for k, v in got.items():
-                    raw[k], locs[k] = v, tok.loc
             for fname, val in ast.fields.items():
-                raw[fname], locs[fname] = self.value(val, ctx.env), val.loc
+                raw[fname] = val.value if val.literal else self.value(val, ctx.env)
+                locs[fname] = val.loc
         except SpecErrors as exc:
             self.sink.extend(exc, ctx.where)
             return None
-        try:
-            fields = kind.fields.model_validate(raw)
-        except ValidationError as exc:
-            # A field with several admissible types fails once per type: one line per field.
-            by_field: dict[str, list[str]] = {}
-            for err in exc.errors():
-                field = str(err["loc"][0]) if err["loc"] else ""
-                msg = err["msg"]
-                if err["type"] == "extra_forbidden":
-                    msg = f"no such field (a {ast.kind} has {', '.join(kind.fields.model_fields)})"
-                msgs = by_field.setdefault(field, [])
-                if msg not in msgs:
-                    msgs.append(msg)
-            for field, msgs in by_field.items():
-                shown = repr(raw[field]) if field in raw else ""
-                got = f" (got {shown})" if shown and len(msgs) > 1 else ""
-                self.error(locs.get(field, ast.loc),
-                           f"{ast.kind}: {field}: {'; or '.join(msgs)}{got}", ctx)
+        fields = self.validated(ast, raw, locs, ctx)
+        if fields is None:
             return None
         try:
             fields = kind.prepare(fields, shape)
@@ -392,23 +420,62 @@ class Resolver:
             return None
         return ir.Layer(name, path, ast.loc, shape, out, kind=ast.kind, fields=fields)
 
+    def validated(self, ast: LayerAst, raw: dict[str, Any], locs: dict[str, Loc],
+                  ctx: Ctx) -> Fields | None:
+        """The kind's field model for these values (validated once per distinct values)."""
+        cache = self.prog.field_cache
+        key = (ast.kind, repr(raw))
+        hit = cache.get(key)
+        if hit is not None:
+            return hit
+        kind = KINDS[ast.kind]
+        try:
+            fields = kind.fields.model_validate(raw)
+        except ValidationError as exc:
+            for field, msg in field_messages(exc, skip_missing=False).items():
+                if msg == "Extra inputs are not permitted":
+                    msg = f"no such field (a {ast.kind} has {', '.join(kind.fields.model_fields)})"
+                shown = f" (got {raw[field]!r})" if field in raw and "; or " in msg else ""
+                self.error(locs.get(field, ast.loc), f"{ast.kind}: {field}: {msg}{shown}", ctx)
+            return None
+        if len(cache) >= _FIELD_CACHE_SIZE:
+            cache.clear()
+        cache[key] = fields
+        return fields
+
+
+def broadcast(a: Shape, b: Shape) -> Shape | None:
+    """The shape of an element-wise op on ``a`` and ``b`` (sizes of 1 stretch), or None."""
+    if len(a) != len(b):
+        return None
+    out = []
+    for x, y in zip(a, b, strict=True):
+        if x != y and 1 not in (x, y):
+            return None
+        out.append(max(x, y))
+    return tuple(out)
+
+
+class _Names:
+    """Unique child names: the second ``conv`` is ``conv_2`` (one counter per name, so naming
+    N items is linear in N)."""
+
+    def __init__(self) -> None:
+        self.used: set[str] = set()
+        self.next: dict[str, int] = {}
+
+    def unique(self, name: str) -> str:
+        out = name
+        n = self.next.get(name, 2)
+        while out in self.used:
+            out, n = f"{name}_{n}", n + 1
+        self.next[name] = n
+        self.used.add(out)
+        return out
+
 
 def _chain(where: str, part: str) -> str:
     return f"{where} > {part}" if where else part
-
-
-def _unique(name: str, used: set[str]) -> str:
-    out, n = name, 2
-    while out in used:
-        out, n = f"{name}_{n}", n + 1
-    used.add(out)
-    return out
-
-
-def _fmt(value: Any) -> str:
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
 
 
 def _mismatch(body: Shape, carried: Shape) -> str:

@@ -2,7 +2,8 @@
 
 The top level comes from :class:`~archdsl.document.SpecDocument`; network nodes are described
 here from the registered layer kinds, so a new kind appears in the schema without edits.
-Values may always be written as ``${...}`` expressions, which the schema admits as strings.
+Values may always be written as ``$name`` / ``$(...)`` expressions, which the schema admits as
+strings.
 """
 
 from __future__ import annotations
@@ -13,11 +14,12 @@ from .document import SpecDocument
 from .layers import KINDS
 from .syntax import STRUCTURES
 
-EXPR = {"type": "string", "pattern": r"\$\{.*\}", "description": "an expression, e.g. ${2 * k}"}
+EXPR = {"type": "string", "pattern": r"\$[A-Za-z_(]",
+        "description": "an expression, e.g. $k or $(2 * k)"}
 
 
 def _lenient(schema: Any) -> Any:
-    """Let every value of a field schema also be a ``${...}`` expression."""
+    """Let every value of a field schema also be an expression."""
     if isinstance(schema, dict):
         if "properties" in schema:
             schema = dict(schema)
@@ -41,9 +43,20 @@ def node_schema(defs: dict[str, Any]) -> dict[str, Any]:
             "description": f"{kind.summary}; one-line form: {kind.token_help()}",
             "anyOf": [{"type": "string"}, fields],
         }
+    branches = {"type": "array", "items": {"$ref": "#/$defs/node"}}
+    merge_form = {"anyOf": [branches, {
+        "type": "object", "additionalProperties": False, "required": ["branches"],
+        "properties": {"branches": branches, "split": {
+            "anyOf": [{"type": "boolean"}, {"type": "array", "items": {"type": "integer"}}, EXPR],
+            "description": "true: each branch takes an equal share of the input's channels; "
+                           "a list: the channels of each"}}}]}
     structures = {
         "concat": {"description": "branches on the same input, joined along channels",
-                   "type": "array", "items": {"$ref": "#/$defs/node"}},
+                   **merge_form},
+        "add": {"description": "branches on the same input, added element-wise (broadcasting)",
+                **merge_form},
+        "mul": {"description": "branches on the same input, multiplied element-wise "
+                               "(broadcasting): x * gate(x)", **merge_form},
         "seq": {"description": "a sequence of nodes", "type": "array",
                 "items": {"$ref": "#/$defs/node"}},
         "aux": {"description": "an auxiliary head on the current tensor: its output is an extra "
@@ -59,6 +72,8 @@ def node_schema(defs: dict[str, Any]) -> dict[str, Any]:
                     "shortcut": {"$ref": "#/$defs/node"},
                     "scale": {"anyOf": [{"type": "number"}, EXPR]},
                     "after": {"$ref": "#/$defs/node"},
+                    "drop_path": {"anyOf": [{"type": "number", "minimum": 0, "exclusiveMaximum": 1},
+                                            EXPR], "description": "stochastic depth (training)"},
                 }, "required": ["body"]},
             ],
         },
@@ -66,15 +81,15 @@ def node_schema(defs: dict[str, Any]) -> dict[str, Any]:
     assert set(structures) == set(STRUCTURES)
     mapping = {
         "type": "object",
-        "description": "one node key (a layer kind, concat/seq/residual, or a block call "
+        "description": "one node key (a layer kind, a structure, or a block call "
                        "with its arguments) and optional name and repeat",
         "properties": {
             **kinds,
             **structures,
             "name": {"type": "string", "pattern": r"^[A-Za-z_][A-Za-z0-9_]*$"},
-            "repeat": {"anyOf": [{"type": "integer", "minimum": 1}, EXPR]},
+            "repeat": {"anyOf": [{"type": "integer", "minimum": 0}, EXPR]},
             "when": {"anyOf": [{"type": "boolean"}, EXPR],
-                     "description": "leave the node out when false, e.g. when: ${aux}"},
+                     "description": "leave the node out when false, e.g. when: $aux"},
             "from": {"type": "string", "description": "aux only: the earlier network item whose "
                                                       "output the head reads"},
         },

@@ -6,7 +6,6 @@ Loading reads, validates and resolves the spec to the IR; nothing here imports t
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import re
 from dataclasses import dataclass
@@ -15,10 +14,11 @@ from typing import TYPE_CHECKING, Any
 
 from . import ir
 from .errors import ErrorSink, Loc, SpecErrors
-from .expr import interpolate
+from .expr import evaluate_value
 from .layers.base import Shape, fmt_shape, numel
 from .program import Program, read_program
 from .resolve import Resolver
+from .suggest import did_you_mean
 
 if TYPE_CHECKING:
     from torch import nn
@@ -104,9 +104,22 @@ def load(
 ) -> Spec:
     """Load, validate and resolve a spec; ``overrides`` set its ``params`` (e.g. num_classes)."""
     prog = read_program(path, library)
+    return resolve_program(prog, overrides, input=input, allow_large=allow_large)
+
+
+def resolve_program(prog: Program, overrides: dict[str, Any], *,
+                    input: str | Shape | None = None, allow_large: bool = False) -> Spec:
+    """Resolve a read program with these knobs and this input: :meth:`Program.resolve`."""
+    if prog.is_library:
+        shown = next(iter(prog.sources))
+        prog.check()
+        raise SpecErrors.one(Loc(shown, 1, 1), "this file is a library of blocks (it has no "
+                                               "'network'); archdsl validate checks it alone")
     sink = ErrorSink()
+    sink.errors.extend(prog.errors)
     params = resolve_params(prog, overrides, sink)
-    sink.raise_if_any()
+    if len(sink.errors) > len(prog.errors):
+        sink.raise_if_any()
     shape = resolve_input(prog, input, params)
     resolver = Resolver(prog, params, sink)
     root = resolver.network(shape)
@@ -123,18 +136,16 @@ def resolve_params(prog: Program, overrides: dict[str, Any], sink: ErrorSink) ->
     shown = next(iter(prog.sources))
     for key in overrides:
         if key not in prog.params:
-            close = difflib.get_close_matches(key, list(prog.params), n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
             known = ", ".join(prog.params) or "none"
-            sink.add(Loc(shown, 1, 1), f"unknown parameter {key!r} (the spec has {known}){hint}")
+            sink.add(Loc(shown, 1, 1), f"unknown parameter {key!r} (the spec has {known})"
+                                       f"{did_you_mean(key, prog.params, sep='; ')}")
     values: dict[str, Any] = {}
     for key, val in prog.params.items():
         if key in overrides:
             values[key] = overrides[key]
             continue
         try:
-            values[key] = interpolate(val.value, values, val.loc) if isinstance(val.value, str) \
-                else val.value
+            values[key] = evaluate_value(val.value, values)
         except SpecErrors as exc:
             sink.extend(exc)
     return values
@@ -160,13 +171,10 @@ def resolve_input(prog: Program, given: str | Shape | None, params: dict[str, An
         except ValueError as exc:
             raise SpecErrors.one(loc, str(exc)) from None
     else:
-        raw = prog.input.value
+        raw = evaluate_value(prog.input.value, params)
         try:
-            if isinstance(raw, str):
-                shape = parse_shape(str(interpolate(raw, params, loc)))
-            else:
-                shape = tuple(interpolate(v, params, loc) if isinstance(v, str) else v for v in raw)
-        except ValueError as exc:
+            shape = parse_shape(str(raw)) if isinstance(raw, str) else tuple(raw)
+        except (ValueError, TypeError) as exc:
             raise SpecErrors.one(loc, str(exc)) from None
     if len(shape) != 3 or not all(isinstance(d, int) and d > 0 for d in shape):
         raise SpecErrors.one(loc, f"input must be three positive sizes C x H x W, got {shape!r}")

@@ -1,9 +1,10 @@
 """The PyTorch back end: the IR becomes an ``nn.Module`` with readable, spec-ordered names.
 
-The module tree mirrors the IR: a sequence is an ``nn.Sequential``, a concat a :class:`Concat`,
-a residual sum a :class:`Residual`, and each layer the module its kind builds. Forward passes are
-plain code over submodules (no interpretation of the graph per call), so the result runs like a
-hand-written model, traces with ``torch.compile(fullgraph=True)`` and scripts with TorchScript.
+The module tree mirrors the IR: a sequence is an ``nn.Sequential``, a merge a :class:`Concat`,
+:class:`Sum`, :class:`Product` or :class:`SplitConcat`, a residual sum a :class:`Residual`, and
+each layer the module its kind builds. Forward passes are plain code over submodules (no
+interpretation of the graph per call), so the result runs like a hand-written model, traces
+with ``torch.compile(fullgraph=True)`` and scripts with TorchScript.
 """
 
 from __future__ import annotations
@@ -30,25 +31,78 @@ class Concat(nn.Sequential):
         return torch.cat(outs, 1)
 
 
+class Sum(nn.Sequential):
+    """Branches on the same input, added element-wise (sizes of 1 broadcast)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # noqa: D102
+        out: torch.Tensor | None = None
+        for branch in self:
+            y = branch(x)
+            out = y if out is None else out + y
+        assert out is not None
+        return out
+
+
+class Product(nn.Sequential):
+    """Branches on the same input, multiplied element-wise: ``x * gate(x)`` is squeeze-and-
+    excitation (the gate's C x 1 x 1 broadcasts over the grid)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # noqa: D102
+        out: torch.Tensor | None = None
+        for branch in self:
+            y = branch(x)
+            out = y if out is None else out * y
+        assert out is not None
+        return out
+
+
+class SplitConcat(nn.Sequential):
+    """Each branch takes its own slice of the input's channels; the outputs are concatenated
+    (ShuffleNet v2's channel split)."""
+
+    def __init__(self, branches: OrderedDict[str, nn.Module], sizes: list[int]) -> None:
+        super().__init__(branches)
+        self.sizes = sizes
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # noqa: D102
+        parts = torch.split(x, self.sizes, 1)
+        outs: list[torch.Tensor] = []
+        for i, branch in enumerate(self):
+            outs.append(branch(parts[i]))
+        return torch.cat(outs, 1)
+
+
 class Residual(nn.Module):
     """``after(shortcut(x) + scale * body(x))``; an absent shortcut is the identity."""
 
     def __init__(self, body: nn.Module, shortcut: nn.Module | None, scale: float,
-                 after: nn.Module | None) -> None:
+                 after: nn.Module | None, drop_path: float = 0.0) -> None:
         super().__init__()
         self.body = body
         self.shortcut = shortcut if shortcut is not None else nn.Identity()
         self.after = after if after is not None else nn.Identity()
         self.scale = scale
+        self.drop_path = drop_path
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # noqa: D102
         y = self.body(x)
         if self.scale != 1.0:
             y = y * self.scale
+        if self.drop_path > 0.0 and self.training:
+            y = drop_path(y, self.drop_path)
         return self.after(self.shortcut(x) + y)
 
     def extra_repr(self) -> str:
-        return f"scale={self.scale:g}"
+        drop = f", drop_path={self.drop_path:g}" if self.drop_path else ""
+        return f"scale={self.scale:g}{drop}"
+
+
+def drop_path(y: torch.Tensor, p: float) -> torch.Tensor:
+    """Stochastic depth (Huang et al. 2016): drop the whole residual body of each sample with
+    chance ``p``, and scale the kept ones by 1 / (1 - p) so the expectation is unchanged."""
+    keep = 1.0 - p
+    mask = torch.empty((y.shape[0],) + (1,) * (y.dim() - 1), dtype=y.dtype, device=y.device)
+    return y * mask.bernoulli_(keep).div_(keep)
 
 
 class WithAux(nn.Sequential):
@@ -103,8 +157,11 @@ def build_module(node: ir.Node) -> nn.Module:
     if isinstance(node, ir.Aux):
         assert node.head is not None
         return nn.Sequential(OrderedDict(head=build_module(node.head)))
-    if isinstance(node, ir.Concat):
-        return Concat(OrderedDict((b.name, build_module(b)) for b in node.branches))
+    if isinstance(node, ir.Merge):
+        branches = OrderedDict((b.name, build_module(b)) for b in node.branches)
+        if node.split:
+            return SplitConcat(branches, list(node.split))
+        return {"cat": Concat, "add": Sum, "mul": Product}[node.op](branches)
     if isinstance(node, ir.Residual):
         assert node.body is not None
         return Residual(
@@ -112,6 +169,7 @@ def build_module(node: ir.Node) -> nn.Module:
             build_module(node.shortcut) if node.shortcut else None,
             node.scale,
             build_module(node.after) if node.after else None,
+            node.drop_path,
         )
     raise TypeError(f"unknown IR node {type(node).__name__}")
 

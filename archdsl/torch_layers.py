@@ -1,4 +1,5 @@
-"""Torch modules for the layer kinds that ``torch.nn`` has no class for (LeNet-5's layers).
+"""Torch modules for the layer kinds that ``torch.nn`` has no class for (LeNet-5's layers, channel
+shuffle and padding, a mean over the grid).
 
 Imported only by the kinds' ``build`` (and :func:`archdsl.layers.activation.build_activation`),
 so shape, cost and drawing never load torch. Every forward is plain tensor code: the models
@@ -108,3 +109,46 @@ class RBFOutput(nn.Module):
     def extra_repr(self) -> str:
         units, features = self.centres.shape
         return f"in_features={features}, units={units}"
+
+
+class GridMean(nn.Module):
+    """Global average pooling written as ``x.mean((2, 3))``, as timm's SE modules write it."""
+
+    def __init__(self, keepdim: bool) -> None:
+        super().__init__()
+        self.keepdim = keepdim
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # noqa: D102
+        return x.mean((2, 3), keepdim=self.keepdim)
+
+
+class ChannelShuffle(nn.Module):
+    """Interleave the channels of ``groups`` groups (Zhang et al. 2018; ShuffleNet v2's shuffle
+    after the concat): C = g x n channels, read as g x n, transposed to n x g."""
+
+    def __init__(self, groups: int) -> None:
+        super().__init__()
+        self.groups = groups
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # noqa: D102
+        b, c, h, w = x.shape
+        x = x.view(b, self.groups, c // self.groups, h, w).transpose(1, 2).contiguous()
+        return x.view(b, c, h, w)
+
+    def extra_repr(self) -> str:
+        return f"groups={self.groups}"
+
+
+class PadChannels(nn.Module):
+    """Zero channels added before and after the input's (He et al. 2016, option A shortcuts)."""
+
+    def __init__(self, before: int, after: int) -> None:
+        super().__init__()
+        self.before = before
+        self.after = after
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # noqa: D102
+        return F.pad(x, (0, 0, 0, 0, self.before, self.after))
+
+    def extra_repr(self) -> str:
+        return f"before={self.before}, after={self.after}"

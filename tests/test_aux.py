@@ -23,9 +23,9 @@ input: [3, 16, 16]
 params: {aux: true}
 network:
   - conv 3x3 8 relu as stem
-  - {aux: [gap, linear 5], name: early, when: "${aux}"}
+  - {aux: [gap, linear 5], name: early, when: $aux}
   - conv 3x3 12 /2 relu as body
-  - {aux: [conv 1x1 4, gap, linear 3], name: late, from: stem, when: "${aux}"}
+  - {aux: [conv 1x1 4, gap, linear 3], name: late, from: stem, when: $aux}
   - gap
   - linear 10 as fc
 """
@@ -102,11 +102,11 @@ def test_when_leaves_out_items_and_branches(write_spec) -> None:
         input: [3, 8, 8]
         params: {wide: false}
         network:
-          - {conv: 1x1 4, when: "${wide}"}
+          - {conv: 1x1 4, when: $wide}
           - concat:
               - conv 1x1 2
-              - {conv: 1x1 3, when: "${wide}"}
-          - {conv: 1x1 5, when: "${not wide}", name: narrow}
+              - {conv: 1x1 3, when: $wide}
+          - {conv: 1x1 5, when: $(not wide), name: narrow}
         """)
     spec = archdsl.load(path)
     # Unnamed items keep the name of their place in the list, whatever is left out before them.

@@ -28,7 +28,7 @@ def test_build_summarises_checks_and_saves(tmp_path: Path) -> None:
     assert list(table) == ["stem_v4", "inception_a", "reduction_a", "inception_b",
                            "reduction_b", "inception_c", "gap", "dropout", "linear"]
     assert "inception_a x4" in table["inception_a"]
-    assert "reduction_a(k=192, l=224, m=256, n=384)" in table["reduction_a"]
+    assert "reduction_a k=192 l=224 m=256 n=384" in table["reduction_a"]
     assert table["linear"].split()[-1] == f"{1536 * 10 + 10:,}"
     spec = archdsl.load(SPECS / "inception_v4.yaml", num_classes=10)
     assert f"total: {spec.param_count():,} trainable parameters" in res.stdout

@@ -217,7 +217,7 @@ blocks:
 network:
   - conv 1x7 24 groups=4 V              # grouped, rectangular, valid padding
   - maxpool 3x3 /2 ceil V               # ceil mode: 33x26 -> 16x13 (floor mode: 16x12)
-  - {aux: head, name: side, when: "${aux}"}
+  - {aux: head, name: side, when: $aux}
   - conv 3x3 24 depthwise /2            # depthwise, strided, odd sizes
   - residual:
       scale: 0.2

@@ -159,13 +159,13 @@ def test_concat_edges_follow_the_ir_branches(v4: archdsl.Spec) -> None:
     """Into the concat: the last box of every branch, in spec order; a nested split (Figure 6)
     hangs off the box before it."""
     node = first_call(v4, "inception_c")
-    assert isinstance(node, ir.Concat)
+    assert isinstance(node, ir.Merge)
     g = parse(draw_block(v4, "inception_c"))
     (concat,) = g.of_class("concat")
     expected: list[str] = []
     for branch in node.branches:
         last = branch.items[-1] if isinstance(branch, ir.Seq) else branch
-        if isinstance(last, ir.Concat):
+        if isinstance(last, ir.Merge):
             expected += [b.path for b in last.branches]
             for b in last.branches:  # the split's boxes both read the box before the split
                 assert [e[0] for e in g.into(b.path)] == [branch.items[-2].path]
@@ -196,7 +196,7 @@ blocks:
         - concat:
             - conv 1x1 4
             - [conv 1x1 4, conv 3x3 6]
-        - conv 1x1 ${in.channels} linear
+        - conv 1x1 $in.channels linear
       after: relu
   down_b:
     residual:

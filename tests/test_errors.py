@@ -48,7 +48,7 @@ def test_python_tag_is_refused_and_not_run(write_spec, tmp_path: Path) -> None:
     marker = tmp_path / "ran"
     path = write_spec(HEAD + f'network:\n  - !!python/object/apply:os.system ["touch {marker}"]\n')
     (err,) = errors_of(path)
-    assert err.startswith(f"{path}:4:5: tag ")
+    assert err.startswith(f"{path}:4:5: tags (!...) are not allowed")
     assert "not allowed" in err
     assert not marker.exists()
 
@@ -58,7 +58,7 @@ def test_include_outside_the_library(write_spec, tmp_path: Path) -> None:
     path = write_spec(HEAD + "include: [../outside.yaml]\nnetwork: [conv 3x3 8]\n",
                       name="lib/spec.yaml")
     (err,) = errors_of(path)
-    assert err.startswith(f"{path}:3:11: include '../outside.yaml' is outside the spec's library")
+    assert err.startswith(f"{path}:3:11: include '../outside.yaml': outside the spec's library")
     # Named explicitly as a library folder, the same include is allowed.
     spec = archdsl.load(path, library=[tmp_path])
     assert spec.output_shape == (8, 32, 32)
@@ -79,11 +79,11 @@ def test_eval_style_expressions_are_refused(write_spec, tmp_path: Path) -> None:
     path = write_spec(HEAD + f"""\
         params: {{n: 4}}
         network:
-          - conv 3x3 ${{__import__("os").system("touch {marker}")}}
-          - conv 3x3 ${{(1).__class__}}
-          - conv 3x3 ${{open("/etc/passwd")}}
-          - conv 3x3 ${{n ** 99999}}
-          - conv 3x3 ${{lambda: 1}}
+          - conv 3x3 $(__import__("os").system("touch {marker}"))
+          - conv 3x3 $((1).__class__)
+          - conv 3x3 $(open("/etc/passwd"))
+          - conv 3x3 $(n ** 99999)
+          - conv 3x3 $(lambda:1)
         """.replace("        ", ""))
     errs = errors_of(path)
     assert [e.split(": ")[0] for e in errs] == [f"{path}:{n}:14" for n in range(5, 10)]
@@ -107,7 +107,8 @@ def test_unknown_field_and_bad_value(write_spec) -> None:
         HEAD + "network:\n  - conv 3x3 8 filtres=3\n  - {conv: {filters: -2, kernel: 3}}\n"
     )
     errs = errors_of(path)
-    assert errs[0].startswith(f"{path}:4:16: conv: filtres: no such field")
+    assert errs[0].startswith(f"{path}:4:16: conv: no field 'filtres' (a conv has ")
+    assert errs[0].endswith("did you mean 'filters'?")
     assert errs[1].startswith(f"{path}:5:22: conv: filters:")
 
 
@@ -116,20 +117,20 @@ def test_block_arguments_unknown_missing_and_recursion(write_spec) -> None:
         blocks:
           b:
             args: [k, m]
-            seq: [conv 3x3 ${k}, conv 1x1 ${m}]
+            seq: [conv 3x3 $k, conv 1x1 $m]
           r1: [conv 1x1 8, r2]
           r2: [r1]
         network:
-          - b(k=8, mm=3)
-          - b(m=2)
+          - b k=8 mm=3
+          - b m=2
           - r1
         """.replace("        ", ""))
     errs = errors_of(path)
     assert errs == [
-        f"{path}:10:12: b: block 'b' has no argument 'mm' (it takes k, m); did you mean 'm'?",
-        f"{path}:10:5: b: block 'b' needs argument(s) m",
-        f"{path}:11:5: b: block 'b' needs argument(s) k",
         f"{path}:8:8: r1 > r2: block 'r1' calls itself (r1 -> r2 -> r1)",
+        f"{path}:10:5: block 'b' needs argument(s) m",
+        f"{path}:10:11: block 'b' has no argument 'mm' (it takes k, m); did you mean 'm'?",
+        f"{path}:11:5: block 'b' needs argument(s) k",
     ]
 
 

@@ -7,7 +7,7 @@ from conftest import SPECS
 from torch_checks import check_every_shape
 
 import archdsl
-from archdsl.ir import Concat, Residual, Seq
+from archdsl.ir import Merge, Residual, Seq
 
 
 def layer_fields(spec: archdsl.Spec) -> list[tuple[str, dict]]:
@@ -56,19 +56,19 @@ def test_blocks_arguments_defaults_and_expressions(write_spec) -> None:
           pair:
             args: {k: 8, m: null}            # k defaults to 8, m is required
             concat:
-              - conv 1x1 ${k * width}
-              - [conv 1x1 ${k}, conv 3x3 ${m + in.channels}]
+              - conv 1x1 $(k * width)
+              - [conv 1x1 $k, conv 3x3 $(m + in.channels)]
           expand:
             residual:
-              body: [conv 3x3 16, conv 1x1 ${in.channels} linear]
-              scale: ${1 / width}
+              body: [conv 3x3 16, conv 1x1 $in.channels linear]
+              scale: $(1 / width)
               after: relu
         network:
-          - pair(m=4)                        # 16 + (3 + 4) = 23 channels
-          - pair(4, 1) x2                    # positional; repeats see each other's output
-          - expand x${width}
+          - pair m=4                          # 16 + (3 + 4) = 23 channels
+          - pair 4 1 x2                       # positional; repeats see each other's output
+          - expand x$width
           - gap
-          - linear ${num_classes}
+          - linear $num_classes
     """)
     spec = archdsl.load(path)
     top = spec.top_level()
@@ -80,7 +80,7 @@ def test_blocks_arguments_defaults_and_expressions(write_spec) -> None:
     res = top[2].items[0]
     assert isinstance(res, Residual) and res.scale == 0.5 and res.out_shape == (41, 32, 32)
     assert top[2].repeat == 2
-    assert isinstance(top[0], Concat)
+    assert isinstance(top[0], Merge) and top[0].op == "cat"
     check_every_shape(spec)
     # Knobs from Python change the expressions that use them.
     wide = archdsl.load(path, width=3, num_classes=7)
@@ -93,10 +93,10 @@ def test_width_knob_rounds_channels(write_spec) -> None:
         name: w
         input: [3, 32, 32]
         params: {width: 1.0}
-        defaults: {conv: {width: "${width}", norm: batchnorm, act: relu}}
+        defaults: {conv: {width: $width, norm: batchnorm, act: relu}}
         network:
           - conv 3x3 64
-          - residual: [conv 3x3 48, conv 1x1 ${in.channels} linear width=1]
+          - residual: [conv 3x3 48, conv 1x1 $in.channels linear width=1]
           - gap
           - linear 10
     """)
@@ -118,9 +118,9 @@ def test_in_refers_to_the_block_input(write_spec) -> None:
         name: c
         input: [5, 20, 30]
         blocks:
-          probe: [conv 1x1 ${in.channels * 10 + in.height // 10}]
+          probe: [conv 1x1 $(in.channels * 10 + in.height // 10)]
         network:
-          - conv 1x1 ${in.width}
+          - conv 1x1 $in.width
           - probe
     """)
     spec = archdsl.load(path)

@@ -45,19 +45,19 @@ TINY = """\
 input: [3, 32, 32]
 params: {{width: 1.0, num_classes: 10, filters: {filters}}}
 defaults:
-  conv: {{norm: batchnorm, act: relu, width: "${{width}}"}}
+  conv: {{norm: batchnorm, act: relu, width: $width}}
 network:
-  - conv 3x3 ${{filters}} /2
+  - conv 3x3 $filters /2
   - conv 3x3 64
   - conv 3x3 96 /2
   - gap
-  - linear ${{num_classes}}
+  - linear $num_classes
 """
 
 
 def problem(path: Path, knob: str, target: int, metric: str = "macs") -> Problem:
     spec = archdsl.load(path)
-    return Problem(path, find_knob(spec, knob), metric, target, spec.input_shape)
+    return Problem(spec.program, find_knob(spec, knob), metric, target, spec.input_shape)
 
 
 def test_the_solver_finds_the_nearest_step(write_spec) -> None:

@@ -86,7 +86,7 @@ def match_line(base: str, variant: str, reports: dict[str, CostReport]) -> str:
     except MatchError as exc:
         return f"No width knob to match with: {exc}."
     target = reports[base].total.macs
-    problem = Problem(spec.path, knob, "macs", target, spec.input_shape)
+    problem = Problem(spec.program, knob, "macs", target, spec.input_shape)
     try:
         r = solve(problem, TOLERANCE)
     except MatchError as exc:

@@ -69,10 +69,8 @@ def run(args: argparse.Namespace) -> int:
         except MatchError as exc:
             raise UsageError(str(exc)) from None
     print(f"target: {target_spec.name} ({args.to}): {target:,} {unit}")
-    problem = Problem(
-        Path(args.spec), knob, args.metric, target, spec.input_shape,
-        load_options={"library": args.library, "allow_large": args.allow_large},
-        overrides=overrides)
+    problem = Problem(spec.program, knob, args.metric, target, spec.input_shape,
+                      allow_large=args.allow_large, overrides=overrides)
     try:
         result = solve(problem, args.tolerance)
     except MatchError as exc:

@@ -103,8 +103,11 @@ class NodeCost:
 
     @property
     def kind(self) -> str:
-        """The layer kind ("conv", ...) or the structure ("seq", "concat", "residual", "aux")."""
+        """The layer kind ("conv", ...) or the structure ("seq", "concat", "mul", "residual",
+        "aux", ...)."""
         node = self.node
+        if isinstance(node, ir.Merge):
+            return node.word
         return node.kind if isinstance(node, ir.Layer) else type(node).__name__.lower()
 
     @property

@@ -7,10 +7,9 @@ shapes); a block the network never calls cannot be drawn, and says so.
 
 from __future__ import annotations
 
-import difflib
-
 from .. import ir
 from ..spec import Spec
+from ..suggest import did_you_mean
 from . import style
 from .emit import Emitter, Options
 from .figure import DrawOptions, add_legend, input_port, new_graph, output_end
@@ -48,10 +47,8 @@ def find_block(spec: Spec, name: str) -> tuple[ir.Node, int]:
             f"block {name!r} is defined but the network does not use it (with these parameters),"
             " so it has no shapes to draw")
     known = block_names(spec)
-    close = difflib.get_close_matches(name, known, n=1)
-    hint = f"; did you mean {close[0]!r}?" if close else ""
     raise BlockNotDrawable(f"{spec.path} has no block {name!r} (it has "
-                           f"{', '.join(known) or 'none'}){hint}")
+                           f"{', '.join(known) or 'none'}){did_you_mean(name, known, sep='; ')}")
 
 
 def draw_block(spec: Spec, name: str, opts: DrawOptions | None = None) -> str:

@@ -136,8 +136,8 @@ class Emitter:
             for i, item in enumerate(node.items):
                 ports = self.emit(item, ports, parent, depth, merge and i == len(node.items) - 1)
             return ports
-        if isinstance(node, ir.Concat):
-            return self.concat(node, srcs, parent, depth, merge)
+        if isinstance(node, ir.Merge):
+            return self.merge(node, srcs, parent, depth, merge)
         if isinstance(node, ir.Residual):
             return self.residual(node, srcs, parent, depth)
         if isinstance(node, ir.Aux):
@@ -163,18 +163,37 @@ class Emitter:
             ports = self.emit(item, ports, cluster, depth, merge and i == len(node.items) - 1)
         return ports
 
-    def concat(self, node: ir.Concat, srcs: list[Port], parent: Subgraph, depth: int,
-               merge: bool) -> list[Port]:
+    def merge(self, node: ir.Merge, srcs: list[Port], parent: Subgraph, depth: int,
+              merge: bool) -> list[Port]:
+        base = _node_id(node.path)
+        if node.split:
+            self.seen.add("split")
+            split_id = parent.node(base + "#split", label="Channel split",
+                                   fillcolor=style.CONCAT_FILL, **{"class": "split"})
+            self.connect(srcs, split_id)
         outs: list[Port] = []
         firsts: list[str] = []
-        for branch in node.branches:
+        for i, branch in enumerate(node.branches):
             before = len(self.graph.owner)
-            outs += self.emit(branch, srcs, parent, depth, merge=True)
+            feed = srcs
+            if node.split:
+                feed = [(split_id, (node.split[i], *node.in_shape[1:]))]
+            if isinstance(branch, ir.Seq) and not branch.items:
+                outs += feed  # an identity branch is an edge straight to the join
+                continue
+            outs += self.emit(branch, feed, parent, depth, merge=node.op == "cat")
             firsts += list(self.graph.owner)[before:before + 1]
         # The branches start side by side, in spec order, as in the paper's figures.
         if len(firsts) > 1 and all(self.graph.owner[f] is parent for f in firsts):
             parent.same_rank(firsts)
-        if merge:
+        if node.op != "cat":
+            self.seen.add(node.op)
+            join_id = parent.node(base + "#" + node.op, label=style.JOIN_LABELS[node.op],
+                                  shape="circle", width="0.35", fixedsize="true", fontsize="16",
+                                  fillcolor=style.IO_FILL, **{"class": node.op})
+            self.connect(outs, join_id)
+            return [(join_id, node.out_shape)]
+        if merge and not node.split:
             return outs
         return self.concat_node(node, outs, parent)
 
@@ -190,8 +209,8 @@ class Emitter:
                                    fillcolor=style.IO_FILL, **{"class": "scale"})
             self.connect(body, scale_id)
             body = [(scale_id, body[0][1] if body else node.out_shape)]
-        add_id = parent.node(base + "#add", label="+", shape="circle", width="0.35",
-                             fixedsize="true", fontsize="16", fillcolor=style.IO_FILL,
+        add_id = parent.node(base + "#add", label=style.JOIN_LABELS["add"], shape="circle",
+                             width="0.35", fixedsize="true", fontsize="16", fillcolor=style.IO_FILL,
                              **{"class": "add"})
         self.connect(body, add_id)
         shortcut = srcs

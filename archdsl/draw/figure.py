@@ -94,6 +94,12 @@ def add_legend(em: Emitter) -> None:
         rows.append("V: valid padding (no padding, the grid shrinks); else same padding")
     if "concat" in em.seen:
         rows.append("Filter concat: the branches' channels joined")
+    if "split" in em.seen:
+        rows.append("Channel split: each branch takes its own share of the channels")
+    if "add" in em.seen:
+        rows.append("+ (without a shortcut): the branches added element-wise")
+    if "mul" in em.seen:
+        rows.append("\u00d7: the branches multiplied element-wise (a gate of size 1 stretches)")
     if "residual" in em.seen:
         rows.append("+: residual sum; the bold edge is the shortcut")
     if "scale" in em.seen:

@@ -23,6 +23,8 @@ POOL_FILL = "#cfe2f3"
 ACT_FILL = "#f4cccc"
 OTHER_FILL = "#eeeeee"
 CONCAT_FILL = "#d9ead3"
+# The join of an element-wise merge (and of a residual sum): + for add, x for mul.
+JOIN_LABELS = {"add": "+", "mul": "\u00d7"}
 IO_FILL = "#ffffff"
 # Overview boxes: one colour per block, in order of first appearance.
 BLOCK_FILLS = ("#fce5cd", "#d9ead3", "#cfe2f3", "#ead1dc", "#fff2cc", "#d0e0e3", "#e6d9f2",

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Literal, Optional
 
+from pydantic import field_validator
+
 from . import register
 from .base import Fields, LayerKind, Shape
 
@@ -18,10 +20,15 @@ ACTIVATIONS: dict[str, tuple[str, str]] = {
     "sigmoid": ("Sigmoid", "Sigmoid"),
     "gelu": ("GELU", "GELU"),
     "silu": ("SiLU", "SiLU"),
+    # Howard et al. 2019 (MobileNetV3), section 5.2: x * ReLU6(x + 3) / 6 and ReLU6(x + 3) / 6.
+    "hardswish": ("h-swish", "Hardswish"),
+    "hardsigmoid": ("h-sigmoid", "Hardsigmoid"),
     # LeCun et al. 1998, appendix A: f(a) = 1.7159 tanh(2a/3), so that f(1) = 1 and f(-1) = -1.
     "scaled_tanh": ("1.7159 tanh(2a/3)", "ScaledTanh"),
 }
-ActName = Optional[Literal["relu", "relu6", "tanh", "sigmoid", "gelu", "silu", "scaled_tanh"]]
+ActName = Optional[Literal["relu", "relu6", "tanh", "sigmoid", "gelu", "silu", "hardswish",
+                           "hardsigmoid", "scaled_tanh"]]
+NO_ACT = ("none", "None", "identity")  # words for "no activation" where one is chosen by value
 
 
 def build_activation(name: str, inplace: bool = False) -> nn.Module:
@@ -38,7 +45,8 @@ def build_activation(name: str, inplace: bool = False) -> nn.Module:
 
         return ScaledTanh()
     cls = getattr(nn, ACTIVATIONS[name][1])
-    return cls(inplace=True) if inplace and name in ("relu", "relu6", "silu") else cls()
+    inplace_ok = ("relu", "relu6", "silu", "hardswish", "hardsigmoid")
+    return cls(inplace=True) if inplace and name in inplace_ok else cls()
 
 
 class NoFields(Fields):
@@ -65,16 +73,21 @@ class Activation(LayerKind):
 class ActFields(Fields):
     fn: ActName = None  # None: the identity
 
+    @field_validator("fn", mode="before")
+    @classmethod
+    def _none_word(cls, v: Any) -> Any:
+        return None if v in NO_ACT else v
+
 
 class ChosenActivation(LayerKind):
-    """``act relu``, ``act ${after}``: the activation as a value, so a knob can pick it or
+    """``act relu``, ``act $after``: the activation as a value, so a knob can pick it or
     drop it (``none``: the identity, e.g. TF-slim's last Inception-ResNet-C block)."""
 
     name = "act"
-    summary = "an activation chosen by value (act relu, act none, act ${name})"
+    summary = "an activation chosen by value (act relu, act none, act $name)"
     fields = ActFields
-    words = {**{a: {"fn": a} for a in ACTIVATIONS},
-             **{w: {"fn": None} for w in ("none", "None", "identity")}}
+    positional = ("fn",)  # ``act $after``: an expression gives the activation's name
+    words = {**{a: {"fn": a} for a in ACTIVATIONS}, **{w: {"fn": None} for w in NO_ACT}}
 
     def infer(self, f: ActFields, shape: Shape) -> Shape:
         return shape

@@ -43,7 +43,7 @@ class ConvTailFields(Fields):
     act: ActName = None
     width: float = Field(
         1.0, gt=0, description="multiplier on filters (a spec's width knob: "
-        "defaults: {conv: {width: ${width}}}); the product is rounded to a multiple of divisor"
+        "defaults: {conv: {width: $width}}); the product is rounded to a multiple of divisor"
     )
     divisor: PositiveInt = Field(8, description="channel rounding when width is not 1")
 

@@ -88,25 +88,33 @@ class AvgPool(_Pool):
 
 class GapFields(Fields):
     flatten: bool = Field(True, description="give a C vector (True) or a Cx1x1 map (False)")
+    mean: bool = Field(
+        False, description="build torch's x.mean over the grid (as timm's squeeze-and-excitation "
+        "does, which fvcore counts as no flops) instead of AdaptiveAvgPool2d (one flop an input "
+        "element to fvcore)")
 
 
 class GlobalAvgPool(LayerKind):
     name = "gap"
     summary = "global average pooling (to a C vector by default)"
     fields = GapFields
-    words = {"keepdims": {"flatten": False}}
+    words = {"keepdims": {"flatten": False}, "mean": {"mean": True}}
 
     def infer(self, f: GapFields, shape: Shape) -> Shape:
         c, _, _ = need_image(self.name, shape)
         return (c,) if f.flatten else (c, 1, 1)
 
     def cost(self, f: GapFields, shape: Shape, out: Shape) -> LayerCost:
-        # fvcore counts adaptive average pooling as one flop per input element.
-        return LayerCost(fvcore=numel(shape), activations=numel(out))
+        # fvcore counts adaptive average pooling as one flop per input element, a mean as none.
+        return LayerCost(fvcore=0 if f.mean else numel(shape), activations=numel(out))
 
     def build(self, f: GapFields, shape: Shape, out: Shape) -> nn.Module:
         from torch import nn
 
+        if f.mean:
+            from ..torch_layers import GridMean
+
+            return GridMean(keepdim=not f.flatten)
         pool = nn.AdaptiveAvgPool2d(1)
         return nn.Sequential(pool, nn.Flatten(1)) if f.flatten else pool
 
