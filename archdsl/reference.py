@@ -10,7 +10,7 @@ A spec may name, at its top level, one reference or a list of them::
       params: 42679816                # published trainable parameters
       macs: 12270000000               # published multiply-accumulates at the spec's input
       fvcore: 12284251296             # fvcore.nn.FlopCountAnalysis total at the spec's input
-      rounding: 1e6                   # published counts are rounded to this unit (a table's "133M")
+      rounding: 1000000               # published counts are rounded to this unit (a table's "133M")
       tolerance: 0.02                 # or: agree within this relative error (approximate figures)
       source: timm inception_v4; reference-numbers.md
 

@@ -11,12 +11,11 @@ from typing import Any
 
 import pytest
 import yaml
+from conftest import ROOT, SPECS
 from ruamel.yaml import YAML
 
 import archdsl
 from archdsl.source import load_text
-
-from conftest import ROOT, SPECS
 
 ALL_YAML = sorted(p for p in SPECS.rglob("*.yaml"))
 

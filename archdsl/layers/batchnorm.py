@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from pydantic import Field
 
 from . import register
-from .activation import ActName, build_activation
+from .activation import ACTIVATIONS, ActName, build_activation
 from .base import Fields, LayerCost, LayerError, LayerKind, Shape, fmt_shape, numel
 
 if TYPE_CHECKING:
@@ -25,7 +25,7 @@ class BatchNorm(LayerKind):
     name = "batchnorm"
     summary = "batch normalisation on its own, optionally followed by an activation"
     fields = BatchNormFields
-    words = {"relu": {"act": "relu"}, "noact": {"act": None}}
+    words = {**{a: {"act": a} for a in ACTIVATIONS}, "noact": {"act": None}}
 
     def infer(self, f: BatchNormFields, shape: Shape) -> Shape:
         if len(shape) not in (1, 3):

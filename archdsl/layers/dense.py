@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import Field, PositiveInt
 
 from . import register
-from .activation import ActName, build_activation
+from .activation import ACTIVATIONS, ActName, build_activation
 from .base import Fields, LayerCost, LayerError, LayerKind, Shape, fmt_shape, numel
 
 if TYPE_CHECKING:
@@ -70,7 +70,7 @@ class Linear(LayerKind):
     summary = "fully connected layer"
     fields = LinearFields
     positional = ("features",)
-    words = {"nobias": {"bias": False}, "relu": {"act": "relu"}, "tanh": {"act": "tanh"}}
+    words = {"nobias": {"bias": False}, **{a: {"act": a} for a in ACTIVATIONS}}
 
     def infer(self, f: LinearFields, shape: Shape) -> Shape:
         if len(shape) != 1:
