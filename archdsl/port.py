@@ -27,10 +27,13 @@ equal ours position by position, and takes one only when nothing else could be m
   after the body, as we do;
 * a tie between two different pairings is never broken by guessing: the port is refused
   (:class:`PortError`) and the report names the module and both pairings. A unit that moves
-  while a sibling of the same structure and shapes is still unused is such a tie.
+  while a sibling of the same structure and shapes is still unused is such a tie. So is a
+  module tree whose search goes over :data:`SEARCH_LIMIT` states (never a hang).
 
-When nothing fits in full (another head, another depth), the walk keeps registration order
-except where exactly one sibling fits, and reports each position where the shapes differ.
+When nothing fits in full (another head, another depth), the walk goes into the module that
+does not fit and applies the same rule one position at a time (registration order unless one
+sibling fits with fewer moves; a tie is a doubt), and reports each position where the shapes
+differ.
 
 How a pairing is checked
 ------------------------
@@ -38,11 +41,15 @@ Shapes say which tensors may pair, not in what order ``forward`` uses them. So a
 a copy of the reference gets random batch-norm statistics and affine parameters (so that
 swapped ones show; the real ones are what is ported), its tensors go into a copy of our model
 by the pairing, and both run in eval mode on one random input: the port is refused when
-``max |ours - reference| > 1e-4 * max |reference|`` (:data:`OUTPUT_RTOL`; float32 round-off of
-these networks stays under 1e-5 of the output scale, a wrong pairing changes outputs by
-their own order of magnitude). The reference's main output is compared (the first of a tuple).
-A state-dict file has no ``forward``: such ports are paired by shapes only, which the report
-says. ``verify=False`` (``--no-verify``) skips the check.
+``max |ours - reference| > 1e-4 * max |reference|`` (:data:`OUTPUT_RTOL`). Relative to the
+output's scale because randomly initialised networks range from 0.2 (Inception) to 1e11
+(ResNet-152) at the output; every reference of the library agrees to 0.0, so 1e-4 only leaves
+room for float32 round-off of other operation orders, while a wrong pairing (or another network
+with the same shapes: ResNet-152's paper stride placement against torchvision's) differs at the
+output's own scale. Outputs that are zero or not finite prove nothing and are refused. The
+reference's main output is compared (the first of a tuple or mapping: auxiliary heads). A
+state-dict file has no ``forward``: such ports are paired by shapes only, which the report says.
+``verify=False`` (``--no-verify``) skips the check.
 
 A port with any mismatch, left-over tensor, ambiguity or failed check is refused
 (:class:`PortError`, carrying the report) unless ``partial=True``, which copies the pairs before
@@ -52,6 +59,7 @@ the first mismatch or ambiguity only (and checks nothing).
 from __future__ import annotations
 
 import copy
+import math
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -157,6 +165,11 @@ class _Fit:
 
 
 _EMPTY = _Fit((0, 0), ())
+SEARCH_LIMIT = 20_000  # states of the order search (real networks: under 100; 1 s is ~10,000)
+
+
+class _GaveUp(Exception):
+    """The order search went over :data:`SEARCH_LIMIT` (a pathological module tree)."""
 
 
 class _Matcher:
@@ -182,6 +195,7 @@ class _Matcher:
         self._print: dict[int, int] = {}
         self._kind: dict[int, int] = {}
         self._kinds: dict[tuple, int] = {}
+        self.states = 0  # of the order search, over all modules
 
     # -- facts about units ---------------------------------------------------------------------
 
@@ -287,6 +301,9 @@ class _Matcher:
         def solve(taken: tuple[int, ...], at: int) -> _Fit | None:
             if taken in memo:
                 return memo[taken]
+            self.states += 1
+            if self.states > SEARCH_LIMIT:
+                raise _GaveUp
             heads = [(g, groups[g][n]) for g, n in enumerate(taken) if n < len(groups[g])]
             if not heads:
                 return _EMPTY
@@ -392,6 +409,8 @@ class _Matcher:
         twin = k > 0 and any(self.kind(u) == self.kind(left[k]) for u in left[k + 1:])
         if len(ties) > 1 or twin:
             which = ", ".join(self.name(left[j]) for j in ties)
+            if twin:
+                which += " and its sibling of the same shapes"
             out.doubts.append(f"ambiguous at {self.span(pos, pos + 1)}: {which} fit alike")
             out.doubt_at.append(pos)
             return 0
@@ -411,6 +430,10 @@ def align(ours: list[Shape], theirs: list[tuple[str, Shape]],
     sys.setrecursionlimit(max(limit, 20_000))  # one frame level per unit of a deep module
     try:
         matcher.place(_module_tree(names), 0, out)
+    except _GaveUp:  # never a hang: refuse instead
+        out = Alignment(list(range(len(theirs))), [], [
+            f"ambiguous: the reference's modules admit too many orders to search (gave up "
+            f"after {SEARCH_LIMIT:,} states); nothing is paired"], doubt_at=[0])
     finally:
         sys.setrecursionlimit(limit)
     return out
@@ -685,8 +708,12 @@ def port_weights(target: Spec | nn.Module, source: Any = None, *,
         assert input_shape is not None
         report.check = check_outputs(model, reference, report.pairs, tuple(input_shape))
         if not report.check.ok:
-            raise PortError(f"cannot port from {name}: the outputs differ after pairing "
-                            f"({report.check.problem or 'a wrong pairing'})", report)
+            if report.check.problem:
+                why = f"the output check failed: {report.check.problem}"
+            else:
+                why = ("the outputs differ after pairing (a wrong pairing, or a network that "
+                       "computes something else with tensors of the same shapes)")
+            raise PortError(f"cannot port from {name}: {why}", report)
     pairs = report.pairs[:report.agreeing_prefix]
     report.elements = _copy_pairs(ours_state, theirs_state, pairs)
     report.copied = len(pairs)
@@ -719,7 +746,13 @@ def check_outputs(model: nn.Module, reference: nn.Module, pairs: Sequence[tuple[
     if a.shape != b.shape:
         return OutputCheck(input_shape, 0.0, 0.0, f"ours give {fmt_shape(tuple(a.shape))}, "
                            f"the reference {fmt_shape(tuple(b.shape))}")
-    return OutputCheck(input_shape, float((a - b).abs().max()), float(b.abs().max()))
+    diff, scale = float((a - b).abs().max()), float(b.abs().max())
+    if not (math.isfinite(diff) and math.isfinite(scale)):
+        return OutputCheck(input_shape, diff, scale, "the outputs are not finite")
+    if scale == 0:
+        return OutputCheck(input_shape, diff, scale, "the reference outputs zeros on it, which "
+                           "tells nothing")
+    return OutputCheck(input_shape, diff, scale)
 
 
 def _main_output(out: Any) -> torch.Tensor | str:

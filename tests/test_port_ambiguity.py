@@ -21,6 +21,7 @@ from archdsl.port import (
     PortError,
     align,
     check_outputs,
+    pair_up,
     port_weights,
     randomise_norm_statistics,
     reference_model,
@@ -132,7 +133,8 @@ def test_a_moved_unit_among_same_shaped_siblings_is_refused(write_spec) -> None:
     assert report is not None and not report.ok and report.copied == 0
     (doubt,) = report.doubts
     # Both candidate pairings are named.
-    assert "[a -> conv, b -> conv_2, last -> conv_3]" in doubt and "a and b (same shapes) swapped" in doubt
+    assert "[a -> conv, b -> conv_2, last -> conv_3]" in doubt
+    assert "a and b (same shapes) swapped" in doubt
     for k, v in target.state_dict().items():
         assert torch.equal(v, before[k]), f"{k} was written by a refused port"
 
@@ -297,10 +299,64 @@ def test_port_exit_status(write_spec, monkeypatch, capsys, tmp_path: Path) -> No
     assert main(["port", spec, "--from", "torchvision:other_order", "-o", str(out)]) == 1
     err = capsys.readouterr().err
     assert "outputs differ" in err and "DIFFER" in err and not out.exists()
-    assert "--partial" not in err  # everything paired: a partial port would not help
+    assert "--partial" not in err and "--no-verify" in err  # all paired: --partial cannot help
     assert main(["port", spec, "--from", "torchvision:other_order", "--no-verify"]) == 0
     assert "outputs not compared: skipped" in capsys.readouterr().out
     three = str(write_spec(THREE_CONVS, "three.yaml"))
     assert main(["port", three, "--from", "torchvision:three"]) == 1
     assert "ambiguous" in capsys.readouterr().err
     assert main(["port", spec, "--from", "torchvision:three", "--kwargs", "[1]"]) == 2
+
+
+def test_a_pathological_module_tree_is_refused_not_searched_forever(monkeypatch) -> None:
+    # A unit that must move, and siblings of 1 .. 25 same-shaped tensors: every subset of them
+    # tiles our list, so the order search has 2**25 states. It gives up (and refuses) instead.
+    monkeypatch.setattr("archdsl.port.SEARCH_LIMIT", 2_000)
+    ours = [(f"x{i}", (1,)) for i in range(325)] + [("y", (2,))]
+    theirs = [("m.head.w", (2,))] + [(f"m.u{k}.t{j}", (1,)) for k in range(1, 26)
+                                     for j in range(k)]
+    report = pair_up(ours, theirs)
+    assert not report.ok and report.agreeing_prefix == 0
+    assert "gave up after 2,000 states" in report.doubts[0]
+
+
+def test_the_matcher_recovers_regnet_y_400mf_from_a_list_in_our_order() -> None:
+    # torchvision's regnet_y_400mf, squeeze-excitation included, against the same tensors in
+    # the order and module tree our Residual gives them (body f, then shortcut proj): the matcher
+    # must find exactly the identity pairing, though each proj has the shapes of its f.a.
+    import re
+
+    state = reference_model("torchvision:regnet_y_400mf").state_dict()
+    theirs = [(k, tuple(v.shape)) for k, v in state.items() if "num_batches" not in k]
+
+    def ours_name(name: str) -> tuple[str, int]:
+        m = re.fullmatch(r"trunk_output\.block(\d+)\.block\d+-(\d+)\.(f|proj)\.(.*)", name)
+        if m is None:
+            return name, 0
+        stage, block, part, rest = m.groups()
+        return f"s{stage}.{block}.{'body' if part == 'f' else 'shortcut'}.{rest}", part == "proj"
+
+    def block_of(name: str) -> str:
+        return name.split(".f.")[0].split(".proj.")[0]
+
+    # Stable sort: within a block, f's tensors before proj's; blocks and the rest keep order.
+    keyed = [(block_of(n), ours_name(n)[1], i) for i, (n, _) in enumerate(theirs)]
+    first_of: dict[str, int] = {}
+    for block, _, i in keyed:
+        first_of.setdefault(block, i)
+    order = sorted(range(len(theirs)), key=lambda i: (first_of[keyed[i][0]], keyed[i][1], i))
+    ours = [(ours_name(theirs[i][0])[0], theirs[i][1]) for i in order]
+    assert sum(1 for n, _ in ours if ".shortcut." in n) == 4 * 5  # 4 stages, conv + BN each
+
+    al = align([s for _, s in ours], theirs, [n for n, _ in ours])
+    assert not al.doubts and al.order == order
+    assert len(al.reordered) == 4 and all(r.endswith(".proj") for r in al.reordered)
+
+
+def test_a_reference_that_cannot_run_on_the_input_fails_the_check(write_spec) -> None:
+    spec = archdsl.load(write_spec(TWO_CONVS))
+    reference = UsedInOtherOrder(registered_as_run=True)
+    reference.forward = lambda x: reference.a(x.flatten(1))  # not a conv input any more
+    with pytest.raises(PortError, match="the output check failed: the reference does not run"):
+        port_weights(spec, reference)
+    assert port_weights(spec, reference, verify=False).paired

@@ -64,7 +64,8 @@ def run(args: argparse.Namespace) -> int:
         if exc.report is None:
             raise UsageError(str(exc)) from None
         print(exc.report.summary(), file=sys.stderr)
-        hint = "" if exc.report.paired else " (--partial copies the agreeing prefix)"
+        hint = (" (--no-verify skips the output check)" if exc.report.paired
+                else " (--partial copies the agreeing prefix)")
         print(f"archdsl port: {exc}; nothing written{hint}", file=sys.stderr)
         return 1
     print(f"{spec.name} ({spec.path}): {report.summary()}")
