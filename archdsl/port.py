@@ -2,36 +2,67 @@
 
 ``port_weights(spec_or_module, source)`` pairs the tensors of the two state dicts (parameters and
 buffers, batch-norm running statistics included; ``num_batches_tracked`` counters are left out
-on both sides, as old checkpoints lack them) by structure, never by name, and copies them.
+on both sides, as old checkpoints lack them) by structure, never by name, checks the pairing on
+the outputs, and copies the weights.
 
 How tensors are paired
 ----------------------
-Both state dicts list tensors in module registration order. Ours is taken as a flat list. The
-reference's dotted names give its module tree: each module holds its own tensors (one unit, kept
-in order) and its submodules (units that may move). The matcher walks the reference tree
-against our list:
+Both state dicts list tensors in module registration order. The reference's dotted names give
+its module tree: each module holds its own tensors (one unit, kept in order) and its submodules
+(units that may move). Our dotted names give our module tree (the IR's: a residual's ``body``,
+then its ``shortcut``). The matcher looks for the orders of the reference's units whose shapes
+equal ours position by position, and takes one only when nothing else could be meant:
 
-* a module's units are taken in registration order whenever the next one fits (all its tensors,
-  recursively, have the shapes of our next tensors);
-* when it does not fit, the other not yet used units of the *same* module are tried at that
-  place; if exactly one fits, it is taken there (a local reordering, reported), and the walk goes
-  on. This covers references that register a residual block's shortcut before its body (timm's
-  ``legacy_xception``: ``skip``, ``skipbn``, ``rep``), where our ``Residual`` registers the body
-  first; torchvision's ResNets register ``downsample`` after the body, as we do.
-* if none fits, or several do (shapes cannot tell them apart), nothing is guessed: the unit is
-  kept in place and the positions where shapes then differ are reported as mismatches.
+* registration order all the way down, when it fits, is the default. Shapes cannot prove it
+  (two same-shaped convs used in the other order in ``forward`` look the same): the output
+  check below does;
+* otherwise every order of sibling units within each module is considered (reordering never
+  crosses a module boundary of the reference, and a unit that moves moves whole). Of those that
+  fit, the ones with the fewest moved units win, then, among those, the ones in which fewest
+  reference modules cut across a module of ours: a reference unit that pairs with exactly our
+  ``body`` (all its tensors, in order) is the body, and a same-shaped sibling pairs with the
+  ``shortcut``, rather than with the body's first layer. torchvision's RegNet registers ``proj``
+  before ``f``, where ``proj`` has the shapes of ``f``'s first conv; timm's ``legacy_xception``
+  registers ``skip``, ``skipbn`` before ``rep``; torchvision's ResNets register ``downsample``
+  after the body, as we do;
+* a tie between two different pairings is never broken by guessing: the port is refused
+  (:class:`PortError`) and the report names the module and both pairings. A unit that moves
+  while a sibling of the same structure and shapes is still unused is such a tie. So is a
+  module tree whose search goes over :data:`SEARCH_LIMIT` states (never a hang).
 
-Reordering never crosses a module boundary of the reference, and a unit that moves must match
-in full, so a pairing that is accepted is one the shapes leave no doubt about.
+When nothing fits in full (another head, another depth), the walk goes into the module that
+does not fit and applies the same rule one position at a time (registration order unless one
+sibling fits with fewer moves; a tie is a doubt), and reports each position where the shapes
+differ.
 
-A port with any mismatch or left-over tensor is refused (:class:`PortError`, carrying the
-report) unless ``partial=True``, which copies the pairs before the first mismatch only.
+How a pairing is checked
+------------------------
+Shapes say which tensors may pair, not in what order ``forward`` uses them. So after pairing,
+a copy of the reference gets random batch-norm statistics and affine parameters (so that
+swapped ones show; the real ones are what is ported), its tensors go into a copy of our model
+by the pairing, and both run in eval mode on one random input: the port is refused when
+``max |ours - reference| > 1e-4 * max |reference|`` (:data:`OUTPUT_RTOL`). Relative to the
+output's scale because randomly initialised networks range from 0.2 (Inception) to 1e11
+(ResNet-152) at the output; every reference of the library agrees to 0.0, so 1e-4 only leaves
+room for float32 round-off of other operation orders, while a wrong pairing (or another network
+with the same shapes: ResNet-152's paper stride placement against torchvision's) differs at the
+output's own scale. Outputs that are zero or not finite prove nothing and are refused. The
+reference's main output is compared (the first of a tuple or mapping: auxiliary heads). A
+state-dict file has no ``forward``: such ports are paired by shapes only, which the report says.
+``verify=False`` (``--no-verify``) skips the check.
+
+A port with any mismatch, left-over tensor, ambiguity or failed check is refused
+(:class:`PortError`, carrying the report) unless ``partial=True``, which copies the pairs before
+the first mismatch or ambiguity only (and checks nothing).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+import copy
+import math
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -45,10 +76,11 @@ if TYPE_CHECKING:
 
 Shape = tuple[int, ...]
 IGNORED_SUFFIXES = ("num_batches_tracked",)
+OUTPUT_RTOL = 1e-4  # the output check's tolerance, relative to the reference's largest output
 
 
 class PortError(Exception):
-    """The weights cannot be ported (bad source, or tensors that do not pair)."""
+    """The weights cannot be ported (bad source, tensors that do not pair, outputs that differ)."""
 
     def __init__(self, message: str, report: PortReport | None = None) -> None:
         super().__init__(message)
@@ -57,12 +89,18 @@ class PortError(Exception):
 
 # --- the structural matcher (pure Python: names and shapes) ------------------------------------
 
+Score = tuple[int, int]  # (reorderings, reference units that cut across a module of ours)
+
+
 @dataclass
 class _Module:
     """A module of the reference: its units are leaf groups (tensor indices) and submodules."""
 
     prefix: str
     units: list[_Module | list[int]] = field(default_factory=list)
+
+
+Unit = _Module | list[int]
 
 
 def _module_tree(names: list[str]) -> _Module:
@@ -85,8 +123,21 @@ def _module_tree(names: list[str]) -> _Module:
     return root
 
 
-def _unit_name(unit: _Module | list[int], names: list[str]) -> str:
-    return unit.prefix if isinstance(unit, _Module) else names[unit[0]]
+def _module_spans(names: list[str]) -> dict[tuple[int, int], str]:
+    """Our modules as [start, end) ranges of our list (a module's tensors are consecutive in a
+    state dict), outermost name first for ranges that several nested modules share."""
+    first: dict[str, int] = {}
+    last: dict[str, int] = {}
+    for i, name in enumerate(names):
+        parts = name.split(".")
+        for depth in range(1, len(parts)):
+            prefix = ".".join(parts[:depth])
+            first.setdefault(prefix, i)
+            last[prefix] = i
+    spans: dict[tuple[int, int], str] = {}
+    for prefix, start in first.items():
+        spans.setdefault((start, last[prefix] + 1), prefix)
+    return spans
 
 
 @dataclass
@@ -94,77 +145,297 @@ class Alignment:
     """The reference's tensors in the order that pairs them with ours, and what was done."""
 
     order: list[int]  # indices into the reference list, one per position of ours
-    reordered: list[str]  # local reorderings taken
-    doubts: list[str]  # places where several units fitted (ambiguous, not reordered)
+    reordered: list[str]  # reorderings taken (a unit paired before one registered earlier)
+    doubts: list[str]  # places where several pairings fit (ambiguous: nothing is guessed)
+    decided: list[str] = field(default_factory=list)  # ties in order broken by our structure
+    doubt_at: list[int] = field(default_factory=list)  # our positions of the doubts
+
+
+@dataclass(frozen=True)
+class _Fit:
+    """The best complete pairing of a reference unit (or of a module's remaining units) with our
+    tensors from some position."""
+
+    score: Score
+    order: tuple[int, ...]  # reference indices, one per position of ours
+    steps: tuple[tuple[str, int, int], ...] = ()  # (unit, start, end) at one module's level
+    reordered: tuple[str, ...] = ()
+    decided: tuple[str, ...] = ()
+    ambiguity: str | None = None  # set when another pairing scores the same
+
+
+_EMPTY = _Fit((0, 0), ())
+SEARCH_LIMIT = 20_000  # states of the order search (real networks: under 100; 1 s is ~10,000)
+
+
+class _GaveUp(Exception):
+    """The order search went over :data:`SEARCH_LIMIT` (a pathological module tree)."""
 
 
 class _Matcher:
-    def __init__(self, ours: list[Shape], theirs: list[Shape], names: list[str]) -> None:
+    def __init__(self, ours: list[Shape], theirs: list[Shape], names: list[str],
+                 our_names: list[str] | None = None) -> None:
         self.ours, self.theirs, self.names = ours, theirs, names
-        self._fits: dict[tuple[int, int], list[int] | None] = {}
+        self.our_names = our_names
+        self.spans = _module_spans(our_names) if our_names else {}
+        n = len(ours)
+        # For the crossing test: the farthest end of our modules starting at each position, the
+        # nearest start of those ending at each position.
+        self._max_end = [0] * (n + 1)
+        self._min_start = list(range(n + 1))
+        for start, end in self.spans:
+            self._max_end[start] = max(self._max_end[start], end)
+            self._min_start[end] = min(self._min_start[end], start)
+        # Multiset fingerprints of shapes: a cheap test that a unit cannot fit at a position.
+        self._prefix = [0]
+        for shape in ours:
+            self._prefix.append(self._prefix[-1] + hash(shape))
+        self._best: dict[tuple[int, int], _Fit | None] = {}
+        self._size: dict[int, int] = {}
+        self._print: dict[int, int] = {}
+        self._kind: dict[int, int] = {}
+        self._kinds: dict[tuple, int] = {}
+        self.states = 0  # of the order search, over all modules
 
-    def fit(self, unit: _Module | list[int], pos: int) -> list[int] | None:
-        """The reference indices of ``unit`` in the order that matches ours from ``pos``, or
-        None. Memoised: each unit is tried at each position once."""
+    # -- facts about units ---------------------------------------------------------------------
+
+    def size(self, unit: Unit) -> int:
+        key = id(unit)
+        if key not in self._size:
+            if isinstance(unit, list):
+                self._size[key] = len(unit)
+                self._print[key] = sum(hash(self.theirs[i]) for i in unit)
+            else:
+                self._size[key] = sum(self.size(u) for u in unit.units)
+                self._print[key] = sum(self._print[id(u)] for u in unit.units)
+        return self._size[key]
+
+    def kind(self, unit: Unit) -> int:
+        """Equal for units of the same structure and shapes: units that shapes cannot tell
+        apart wherever they are put."""
+        key = id(unit)
+        if key not in self._kind:
+            if isinstance(unit, list):
+                sig: tuple = ("L", *(self.theirs[i] for i in unit))
+            else:
+                sig = ("M", *(self.kind(u) for u in unit.units))
+            self._kind[key] = self._kinds.setdefault(sig, len(self._kinds))
+        return self._kind[key]
+
+    def name(self, unit: Unit) -> str:
+        return (unit.prefix or "(the reference)") if isinstance(unit, _Module) \
+            else self.names[unit[0]]
+
+    def flat(self, unit: Unit) -> list[int]:
+        if isinstance(unit, list):
+            return list(unit)
+        return [i for u in unit.units for i in self.flat(u)]
+
+    def crosses(self, start: int, end: int) -> bool:
+        """Whether [start, end) of our list cuts across one of our modules (overlaps it in part)."""
+        return (any(self._max_end[c] > end for c in range(start + 1, end))
+                or any(self._min_start[d] < start for d in range(start + 1, end)))
+
+    def span(self, start: int, end: int) -> str:
+        """Our tensors [start, end) by name: a module's name when they are exactly one."""
+        if self.our_names is None:
+            return f"our #{start}" if end - start == 1 else f"our #{start}-#{end - 1}"
+        if (start, end) in self.spans:
+            return self.spans[start, end]
+        if end - start == 1:
+            return self.our_names[start]
+        return f"{self.our_names[start]} .. {self.our_names[end - 1]}"
+
+    def steps_text(self, steps: Sequence[tuple[str, int, int]]) -> str:
+        return "[" + ", ".join(f"{u} -> {self.span(a, b)}" for u, a, b in steps) + "]"
+
+    # -- the best complete pairing of a unit from a position -----------------------------------
+
+    def best(self, unit: Unit, pos: int) -> _Fit | None:
+        """The best complete pairing of ``unit`` with ours from ``pos`` (module docstring), or
+        None when none fits. Memoised: each unit is solved at each position once."""
         key = (id(unit), pos)
-        if key not in self._fits:
-            self._fits[key] = self._fit(unit, pos)
-        return self._fits[key]
+        if key not in self._best:
+            self._best[key] = self._solve(unit, pos)
+        return self._best[key]
 
-    def _fit(self, unit: _Module | list[int], pos: int) -> list[int] | None:
+    def _solve(self, unit: Unit, pos: int) -> _Fit | None:
+        end = pos + self.size(unit)
+        if end > len(self.ours) or self._prefix[end] - self._prefix[pos] != self._print[id(unit)]:
+            return None
+        cut = int(self.crosses(pos, end))
         if isinstance(unit, list):
-            end = pos + len(unit)
-            if end > len(self.ours):
-                return None
             ok = all(self.ours[pos + k] == self.theirs[i] for k, i in enumerate(unit))
-            return list(unit) if ok else None
-        out: list[int] = []
-        left = list(unit.units)
-        while left:
-            chosen = self._choose(left, pos + len(out))
-            if chosen is None:
+            return _Fit((0, cut), tuple(unit)) if ok else None
+        fit = self._in_order(unit, pos) or self._search(unit, pos)
+        if fit is None:
+            return None
+        return replace(fit, score=(fit.score[0], fit.score[1] + cut))
+
+    def _in_order(self, unit: _Module, pos: int) -> _Fit | None:
+        """Registration order all the way down, if it fits: the default, never ambiguous."""
+        order: list[int] = []
+        cuts = 0
+        for u in unit.units:
+            fit = self.best(u, pos + len(order))
+            if fit is None or fit.score[0]:
                 return None
-            got, at = chosen
-            out += got
-            del left[at]
-        return out
+            order += fit.order
+            cuts += fit.score[1]
+        return _Fit((0, cuts), tuple(order))
 
-    def _choose(self, left: list, pos: int) -> tuple[list[int], int] | None:
-        first = self.fit(left[0], pos)
-        if first is not None:
-            return first, 0
-        hits = [(got, k) for k, u in enumerate(left[1:], 1) if (got := self.fit(u, pos))]
-        return hits[0] if len(hits) == 1 else None
+    def _search(self, unit: _Module, pos: int) -> _Fit | None:
+        """The orders of the module's units that fit, fewest reorderings first, then fewest
+        units cutting across our modules; a tie between different pairings is ambiguous.
 
-    def order(self, unit: _Module | list[int], pos: int, out: Alignment) -> int:
-        """Best-effort walk that never fails: appends to ``out.order``; returns the new pos."""
-        if isinstance(unit, list):
+        Dynamic programming over which units are used. Units of the same kind are interchangeable
+        for the shapes, so they are taken in registration order, and a state is the count taken
+        of each kind."""
+        units = unit.units
+        kinds: dict[int, list[int]] = {}
+        for k, u in enumerate(units):
+            kinds.setdefault(self.kind(u), []).append(k)
+        groups = list(kinds.values())
+        memo: dict[tuple[int, ...], _Fit | None] = {}
+
+        def solve(taken: tuple[int, ...], at: int) -> _Fit | None:
+            if taken in memo:
+                return memo[taken]
+            self.states += 1
+            if self.states > SEARCH_LIMIT:
+                raise _GaveUp
+            heads = [(g, groups[g][n]) for g, n in enumerate(taken) if n < len(groups[g])]
+            if not heads:
+                return _EMPTY
+            first = min(k for _, k in heads)
+            options = []
+            for g, k in heads:
+                fit = self.best(units[k], at)
+                if fit is None:
+                    continue
+                rest = solve(taken[:g] + (taken[g] + 1,) + taken[g + 1:], at + len(fit.order))
+                if rest is None:
+                    continue
+                moved = int(k != first)
+                score = (fit.score[0] + rest.score[0] + moved, fit.score[1] + rest.score[1])
+                options.append((score, g, k, fit, rest))
+            memo[taken] = result = self._choose(unit, options, groups, taken, first, at)
+            return result
+
+        return solve((0,) * len(groups), pos)
+
+    def _choose(self, module: _Module, options: list, groups: list[list[int]],
+                taken: tuple[int, ...], first: int, at: int) -> _Fit | None:
+        """The best of the options at one state of :meth:`_search`, with what to report."""
+        if not options:
+            return None
+        units = module.units
+        where = f"in {self.name(module)} from {self.span(at, at + 1)}"
+        options.sort(key=lambda o: o[0])
+        score, g, k, fit, rest = options[0]
+        step = (self.name(units[k]), at, at + len(fit.order))
+        steps = (step, *rest.steps)
+        reordered = fit.reordered + rest.reordered
+        if k != first:
+            reordered = (f"{self.name(units[k])} paired before {self.name(units[first])}",
+                         *reordered)
+        decided = fit.decided + rest.decided
+        ambiguity = fit.ambiguity or rest.ambiguity
+        ties = [o for o in options[1:] if o[0] == score]
+        if ties:
+            other = ties[0]
+            other_steps = ((self.name(units[other[2]]), at, at + len(other[3].order)),
+                           *other[4].steps)
+            ambiguity = (f"{where}: {self.steps_text(steps)} and "
+                         f"{self.steps_text(other_steps)} fit the shapes equally well")
+        elif k != first and taken[g] + 1 < len(groups[g]):
+            twin = units[groups[g][taken[g] + 1]]
+            ambiguity = (f"{where}: {self.steps_text(steps)} fits, and so "
+                         f"does the same with {self.name(units[k])} and {self.name(twin)} "
+                         f"(same shapes) swapped")
+        else:
+            runner_up = [o for o in options[1:] if o[0][0] == score[0]]
+            if runner_up:
+                other = runner_up[0]
+                decided = (f"{self.name(units[k])} paired with {self.span(*step[1:])}, not "
+                           f"{self.name(units[other[2]])}: both orders fit the shapes, the "
+                           f"other cuts more reference modules across modules of ours",
+                           *decided)
+        return _Fit(score, fit.order + rest.order, steps, reordered, decided, ambiguity)
+
+    # -- the walk that never fails (for the report) ---------------------------------------------
+
+    def place(self, unit: Unit, pos: int, out: Alignment) -> int:
+        """Append ``unit``'s tensors to ``out.order`` as they pair from ``pos``; where nothing
+        fits in full, walk in and report; returns the position after the unit."""
+        fit = self.best(unit, pos)
+        size = self.size(unit)
+        if fit is not None and fit.ambiguity is None:
+            out.order += fit.order
+            out.reordered += fit.reordered
+            out.decided += fit.decided
+            return pos + size
+        if fit is not None:  # ambiguous: registration order, which does not fit (docstring)
+            out.doubts.append(f"ambiguous {fit.ambiguity}")
+            out.doubt_at.append(pos)
+            out.order += self.flat(unit)
+            return pos + size
+        if isinstance(unit, list):  # the mismatches say where
             out.order += unit
-            return pos + len(unit)
+            return pos + size
         left = list(unit.units)
         while left:
-            k = 0 if self.fit(left[0], pos) is not None else None
-            if k is None:
-                hits = [j for j, u in enumerate(left[1:], 1) if self.fit(u, pos) is not None]
-                if len(hits) == 1:
-                    k = hits[0]
-                    out.reordered.append(f"{_unit_name(left[k], self.names)} paired before "
-                                         f"{_unit_name(left[0], self.names)}")
-                elif hits:  # (when nothing fits, the mismatches themselves say where)
-                    which = ", ".join(_unit_name(left[j], self.names) for j in hits)
-                    out.doubts.append(f"at our tensor {pos}: {which} all fit (ambiguous)")
-            # Recursing (also into a unit that fits) records the reorderings made inside it.
-            pos = self.order(left[k or 0], pos, out)
-            del left[k or 0]
+            k = self._local_choice(left, pos, out)
+            pos = self.place(left[k], pos, out)
+            del left[k]
         return pos
 
+    def _local_choice(self, left: list[Unit], pos: int, out: Alignment) -> int:
+        """In a module that does not fit in full: the unit to walk next. The rule of
+        :meth:`_search` at this one position (the rest of the module cannot decide)."""
+        seen: set[int] = set()
+        options: list[tuple[Score, int]] = []
+        for k, u in enumerate(left):
+            if self.kind(u) not in seen:
+                seen.add(self.kind(u))
+                fit = self.best(u, pos)
+                if fit is not None:
+                    options.append(((fit.score[0] + int(k > 0), fit.score[1]), k))
+        if not options:
+            return 0
+        options.sort()
+        score, k = options[0]
+        ties = [j for s, j in options if s == score]
+        twin = k > 0 and any(self.kind(u) == self.kind(left[k]) for u in left[k + 1:])
+        if len(ties) > 1 or twin:
+            which = ", ".join(self.name(left[j]) for j in ties)
+            if twin:
+                which += " and its sibling of the same shapes"
+            out.doubts.append(f"ambiguous at {self.span(pos, pos + 1)}: {which} fit alike")
+            out.doubt_at.append(pos)
+            return 0
+        if k:
+            out.reordered.append(f"{self.name(left[k])} paired before {self.name(left[0])}")
+        return k
 
-def align(ours: list[Shape], theirs: list[tuple[str, Shape]]) -> Alignment:
-    """Order the reference's (name, shape) list to pair with our shapes (module docstring)."""
+
+def align(ours: list[Shape], theirs: list[tuple[str, Shape]],
+          our_names: list[str] | None = None) -> Alignment:
+    """Order the reference's (name, shape) list to pair with our shapes (module docstring);
+    ``our_names`` give our module tree, which breaks ties between orders."""
     names = [n for n, _ in theirs]
-    matcher = _Matcher(ours, [s for _, s in theirs], names)
+    matcher = _Matcher(ours, [s for _, s in theirs], names, our_names)
     out = Alignment([], [], [])
-    matcher.order(_module_tree(names), 0, out)
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(limit, 20_000))  # one frame level per unit of a deep module
+    try:
+        matcher.place(_module_tree(names), 0, out)
+    except _GaveUp:  # never a hang: refuse instead
+        out = Alignment(list(range(len(theirs))), [], [
+            f"ambiguous: the reference's modules admit too many orders to search (gave up "
+            f"after {SEARCH_LIMIT:,} states); nothing is paired"], doubt_at=[0])
+    finally:
+        sys.setrecursionlimit(limit)
     return out
 
 
@@ -183,9 +454,37 @@ class Mismatch:
                 f" vs reference {self.theirs} {fmt_shape(self.theirs_shape) or 'scalar'}")
 
 
+@dataclass(frozen=True)
+class OutputCheck:
+    """Ours against the reference on one random input, after porting (module docstring)."""
+
+    input_shape: Shape
+    max_diff: float  # max |ours - reference|
+    scale: float  # max |reference|
+    problem: str = ""  # why the outputs could not be compared, if they could not
+
+    @property
+    def tolerance(self) -> float:
+        return OUTPUT_RTOL * self.scale
+
+    @property
+    def ok(self) -> bool:
+        # A reference that outputs zeros proves nothing: refused rather than trusted.
+        return not self.problem and self.scale > 0 and self.max_diff <= self.tolerance
+
+    def __str__(self) -> str:
+        where = f"eval outputs on a random {fmt_shape((1, *self.input_shape))} input"
+        if self.problem:
+            return f"{where}: {self.problem}"
+        verdict = "ok" if self.ok else "DIFFER"
+        return (f"{where} (batch-norm statistics randomised): max |ours - reference| = "
+                f"{self.max_diff:.2e}, tolerance {self.tolerance:.2e} "
+                f"({OUTPUT_RTOL:g} x max |reference| {self.scale:.3g}): {verdict}")
+
+
 @dataclass
 class PortReport:
-    """What a port paired, and everything that did not pair."""
+    """What a port paired, everything that did not pair, and the output check."""
 
     source: str
     pairs: list[tuple[str, str]] = field(default_factory=list)  # (ours, reference) names
@@ -193,15 +492,29 @@ class PortReport:
     left_ours: list[tuple[str, Shape]] = field(default_factory=list)
     left_theirs: list[tuple[str, Shape]] = field(default_factory=list)
     reordered: list[str] = field(default_factory=list)
-    doubts: list[str] = field(default_factory=list)
+    decided: list[str] = field(default_factory=list)  # ties in order broken by our structure
+    doubts: list[str] = field(default_factory=list)  # ambiguities: nothing is guessed
+    doubt_at: list[int] = field(default_factory=list)  # our positions of the doubts
+    check: OutputCheck | None = None
+    unchecked: str = ""  # why the outputs were not compared
     ignored: int = 0  # num_batches_tracked entries left out
     copied: int = 0  # tensors actually written into the model
     elements: int = 0  # numbers copied
     model: Any = None  # the model the weights went into
 
     @property
+    def paired(self) -> bool:
+        """Every tensor paired, and no doubt about how."""
+        return not (self.mismatches or self.left_ours or self.left_theirs or self.doubts)
+
+    @property
     def ok(self) -> bool:
-        return not (self.mismatches or self.left_ours or self.left_theirs)
+        return self.paired and (self.check is None or self.check.ok)
+
+    @property
+    def agreeing_prefix(self) -> int:
+        """How many of our tensors pair before the first mismatch or ambiguity."""
+        return min([m.index for m in self.mismatches[:1]] + self.doubt_at + [len(self.pairs)])
 
     def summary(self, limit: int = 20) -> str:
         lines = [f"from {self.source}: {len(self.pairs)} tensors paired, "
@@ -209,6 +522,7 @@ class PortReport:
                  f"{len(self.left_theirs)} of the reference left over "
                  f"({self.ignored} num_batches_tracked ignored)"]
         lines += [f"  reordered: {r}" for r in self.reordered]
+        lines += [f"  decided by structure: {d}" for d in self.decided]
         lines += [f"  {d}" for d in self.doubts[:limit]]
         lines += [f"  mismatch {m}" for m in self.mismatches[:limit]]
         if len(self.mismatches) > limit:
@@ -218,6 +532,10 @@ class PortReport:
             if left:
                 more = f", ... ({len(left) - 5} more)" if len(left) > 5 else ""
                 lines.append(f"  left over in {side}: {shown}{more}")
+        if self.check is not None:
+            lines.append(f"  checked {self.check}")
+        elif self.unchecked:
+            lines.append(f"  outputs not compared: {self.unchecked}")
         if self.copied:
             lines.append(f"  copied {self.copied} tensors ({self.elements:,} numbers)")
         return "\n".join(lines)
@@ -225,10 +543,11 @@ class PortReport:
 
 def pair_up(ours: list[tuple[str, Shape]], theirs: list[tuple[str, Shape]],
             source: str = "") -> PortReport:
-    """Pair two (name, shape) lists structurally; the report lists every mismatch."""
-    al = align([s for _, s in ours], theirs)
+    """Pair two (name, shape) lists structurally; the report lists every mismatch and doubt."""
+    al = align([s for _, s in ours], theirs, [n for n, _ in ours])
     ordered = [theirs[i] for i in al.order]
-    report = PortReport(source, reordered=al.reordered, doubts=al.doubts)
+    report = PortReport(source, reordered=al.reordered, decided=al.decided, doubts=al.doubts,
+                        doubt_at=al.doubt_at)
     for k in range(min(len(ours), len(ordered))):
         (a, sa), (b, sb) = ours[k], ordered[k]
         if sa == sb:
@@ -301,17 +620,20 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     return dict(data)
 
 
-def _source_state(source: Any, kwargs: Mapping[str, Any] | None) -> tuple[str, Mapping]:
+def _source(source: Any, kwargs: Mapping[str, Any] | None
+            ) -> tuple[str, Mapping, nn.Module | None]:
+    """The source's name, state dict and module (None for a state dict: nothing to run)."""
     from torch import nn
 
     if isinstance(source, nn.Module):
-        return type(source).__name__, source.state_dict()
+        return type(source).__name__, source.state_dict(), source
     if isinstance(source, Mapping):
-        return "a state dict", source
+        return "a state dict", source, None
     text = str(source)
     if ":" in text and text.partition(":")[0] in ("timm", "torchvision", "pretrainedmodels"):
-        return text, reference_model(text, kwargs).state_dict()
-    return text, read_state_dict(text)
+        module = reference_model(text, kwargs)
+        return text, module.state_dict(), module
+    return text, read_state_dict(text), None
 
 
 def _entries(state: Mapping[str, Any]) -> tuple[list[tuple[str, Shape]], int]:
@@ -320,17 +642,34 @@ def _entries(state: Mapping[str, Any]) -> tuple[list[tuple[str, Shape]], int]:
     return kept, len(state) - len(kept)
 
 
+def _copy_pairs(dest_state: Mapping[str, Any], src_state: Mapping[str, Any],
+                pairs: Sequence[tuple[str, str]]) -> int:
+    """Copy each reference tensor into its pair of ours; returns the numbers copied."""
+    import torch
+
+    numbers = 0
+    with torch.no_grad():
+        for ours_name, theirs_name in pairs:
+            dest = dest_state[ours_name]
+            dest.copy_(src_state[theirs_name].detach().to(dest.device))
+            numbers += dest.numel()
+    return numbers
+
+
 def port_weights(target: Spec | nn.Module, source: Any = None, *,
-                 kwargs: Mapping[str, Any] | None = None, partial: bool = False) -> PortReport:
+                 kwargs: Mapping[str, Any] | None = None, partial: bool = False,
+                 verify: bool = True, input_shape: Sequence[int] | None = None) -> PortReport:
     """Copy a reference's weights into ``target`` (a Spec, which is built, or a module).
 
     ``source``: ``timm:NAME`` / ``torchvision:NAME`` / ``pretrainedmodels:NAME`` (built with
     ``pretrained=False`` and ``kwargs``), a state-dict file, an ``nn.Module`` or a state dict;
     by default the spec's ``reference`` model. Raises :class:`PortError` when anything does not
-    pair, unless ``partial`` (then the pairs before the first mismatch are copied).
+    pair or the pairing is ambiguous, unless ``partial`` (then the pairs before the first
+    mismatch or ambiguity are copied), and when the output check fails (module docstring; on by
+    default when the source is a model, at the spec's input or ``input_shape``, which a module
+    target needs). Nothing is copied into ``target`` when the port is refused.
     The report's ``model`` is the model the weights went into.
     """
-    import torch
     from torch import nn
 
     if source is None and not isinstance(target, nn.Module):
@@ -343,7 +682,12 @@ def port_weights(target: Spec | nn.Module, source: Any = None, *,
         source, kwargs = ref.model, {**ref.kwargs, **(kwargs or {})}
     if source is None:
         raise PortError("no source to port from")
-    name, theirs_state = _source_state(source, kwargs)  # first: a bad source fails fast
+    if input_shape is None and not isinstance(target, nn.Module):
+        input_shape = target.input_shape
+    name, theirs_state, reference = _source(source, kwargs)  # first: a bad source fails fast
+    if verify and reference is not None and input_shape is None:
+        raise PortError("the output check needs the input shape of a module target: give "
+                        "input_shape, or verify=False")
     model = target if isinstance(target, nn.Module) else target.build()
     ours_state = model.state_dict(keep_vars=True)
     ours, ignored = _entries(ours_state)
@@ -351,19 +695,89 @@ def port_weights(target: Spec | nn.Module, source: Any = None, *,
     report = pair_up(ours, theirs, name)
     report.ignored = ignored + ignored_theirs
     report.model = model
-    if not report.ok and not partial:
-        raise PortError(f"cannot port from {name}: the tensors do not pair up", report)
-    limit = report.mismatches[0].index if report.mismatches else len(report.pairs)
-    with torch.no_grad():
-        for ours_name, theirs_name in report.pairs[:limit]:
-            dest, src = ours_state[ours_name], theirs_state[theirs_name]
-            dest.copy_(src.detach().to(dest.device))
-            report.copied += 1
-            report.elements += dest.numel()
+    if not report.paired and not partial:
+        why = "the pairing is ambiguous" if report.doubts else "the tensors do not pair up"
+        raise PortError(f"cannot port from {name}: {why}", report)
+    if not report.paired:
+        report.unchecked = "a partial port"
+    elif not verify:
+        report.unchecked = "skipped (verify=False, --no-verify)"
+    elif reference is None:
+        report.unchecked = "the source is a state dict, with nothing to run: paired by shapes"
+    else:
+        assert input_shape is not None
+        report.check = check_outputs(model, reference, report.pairs, tuple(input_shape))
+        if not report.check.ok:
+            if report.check.problem:
+                why = f"the output check failed: {report.check.problem}"
+            else:
+                why = ("the outputs differ after pairing (a wrong pairing, or a network that "
+                       "computes something else with tensors of the same shapes)")
+            raise PortError(f"cannot port from {name}: {why}", report)
+    pairs = report.pairs[:report.agreeing_prefix]
+    report.elements = _copy_pairs(ours_state, theirs_state, pairs)
+    report.copied = len(pairs)
     return report
 
 
-def randomise_norm_statistics(model: Any) -> None:
+def check_outputs(model: nn.Module, reference: nn.Module, pairs: Sequence[tuple[str, str]],
+                  input_shape: Shape, seed: int = 0) -> OutputCheck:
+    """Run copies of ``model`` (with the reference's tensors copied in by ``pairs``) and of the
+    reference, batch-norm statistics randomised, in eval mode on one random input. Neither model
+    is changed, nor the global random state."""
+    import torch
+
+    gen = torch.Generator().manual_seed(seed)
+    theirs = copy.deepcopy(reference).eval()
+    randomise_norm_statistics(theirs, gen)
+    ours = copy.deepcopy(model).eval()
+    _copy_pairs(ours.state_dict(keep_vars=True), theirs.state_dict(), pairs)
+    x = torch.randn(1, *input_shape, generator=gen)
+    with torch.no_grad():
+        try:
+            b = _main_output(theirs(x.to(_device(theirs))))
+        except Exception as exc:  # noqa: BLE001 -- any failure of their forward is one message
+            return OutputCheck(input_shape, 0.0, 0.0, f"the reference does not run on it "
+                               f"({type(exc).__name__}: {str(exc).splitlines()[0]})")
+        a = _main_output(ours(x.to(_device(ours))))
+    if isinstance(a, str) or isinstance(b, str):
+        return OutputCheck(input_shape, 0.0, 0.0, a if isinstance(a, str) else b)
+    a, b = a.detach().float().cpu(), b.detach().float().cpu()
+    if a.shape != b.shape:
+        return OutputCheck(input_shape, 0.0, 0.0, f"ours give {fmt_shape(tuple(a.shape))}, "
+                           f"the reference {fmt_shape(tuple(b.shape))}")
+    diff, scale = float((a - b).abs().max()), float(b.abs().max())
+    if not (math.isfinite(diff) and math.isfinite(scale)):
+        return OutputCheck(input_shape, diff, scale, "the outputs are not finite")
+    if scale == 0:
+        return OutputCheck(input_shape, diff, scale, "the reference outputs zeros on it, which "
+                           "tells nothing")
+    return OutputCheck(input_shape, diff, scale)
+
+
+def _main_output(out: Any) -> torch.Tensor | str:
+    """The main output of a forward pass: the tensor, the first of a tuple (aux heads), or the
+    first value of a mapping; a string says why there is none."""
+    import torch
+
+    while not isinstance(out, torch.Tensor):
+        if isinstance(out, (tuple, list)) and out:
+            out = out[0]
+        elif isinstance(out, Mapping) and out:
+            out = next(iter(out.values()))
+        else:
+            return f"the output is a {type(out).__name__}, not a tensor"
+    return out
+
+
+def _device(module: nn.Module) -> torch.device:
+    import torch
+
+    first = next(module.parameters(), None)
+    return first.device if first is not None else torch.device("cpu")
+
+
+def randomise_norm_statistics(model: Any, generator: torch.Generator | None = None) -> None:
     """Give every batch norm running statistics and affine parameters that are not the
     identity, so that a port that swapped two of them would change the outputs (imports torch).
     """
@@ -373,8 +787,8 @@ def randomise_norm_statistics(model: Any) -> None:
     with torch.no_grad():
         for m in model.modules():
             if isinstance(m, nn.modules.batchnorm._BatchNorm):
-                m.running_mean.normal_(0, 0.1)
-                m.running_var.uniform_(0.5, 1.5)
+                m.running_mean.normal_(0, 0.1, generator=generator)
+                m.running_var.uniform_(0.5, 1.5, generator=generator)
                 if m.affine:
-                    m.weight.uniform_(0.5, 1.5)
-                    m.bias.normal_(0, 0.1)
+                    m.weight.uniform_(0.5, 1.5, generator=generator)
+                    m.bias.normal_(0, 0.1, generator=generator)
