@@ -237,8 +237,8 @@ def _collect_params(prog: Program, root: YNode, parser: Parser, sink: ErrorSink)
                 continue
             # Defaults are evaluated once per resolution, with the knobs only: a block argument
             # that happens to share a knob's name must not change them.
-            _check_names(parser.templates[start:], set(prog.params), sink, where="defaults")
-            prog.defaults.setdefault(kind, {}).update(vals)
+            if _check_names(parser.templates[start:], set(prog.params), sink, where="defaults"):
+                prog.defaults.setdefault(kind, {}).update(vals)
 
 
 _BLOCK_META = ("args", "doc", "figure")
@@ -294,15 +294,17 @@ def _parse_block(prog: Program, block: BlockDef, ydef: YNode, parser: Parser,
 
 
 def _check_names(templates: list[Template], scope: set[str], sink: ErrorSink,
-                 where: str = "") -> None:
-    """Every name an expression reads must be known where it is written."""
+                 where: str = "") -> bool:
+    """Every name an expression reads must be known where it is written; False if one is not."""
     known = sorted(n for n in scope if n != IN_NAME)
+    before = len(sink.errors)
     for t in templates:
         for name in sorted(t.names - scope):
             msg = unknown_name_message(name, known)
             if where:
                 msg += f" ({where} see only the knobs in params)"
             sink.add(t.loc, f"expression {t.text}: {msg}")
+    return len(sink.errors) == before
 
 
 def _check_calls(prog: Program, parser: Parser, sink: ErrorSink) -> None:

@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from .layers.base import parse_scalar
-from .spec import Spec, load
+from .program import Program, read_program
+from .spec import Spec
 
 
 class UsageError(Exception):
@@ -49,11 +50,17 @@ def split_variant(text: str) -> tuple[str, str]:
     return text, ""
 
 
-def load_from_args(args: argparse.Namespace, path: str | None = None) -> Spec:
+def read_from_args(args: argparse.Namespace,
+                   path: str | None = None) -> tuple[Program, dict[str, Any]]:
+    """The program a command line names (a spec or a library), and its knob values."""
     spec_text, variant = split_variant(path or args.spec)
     spec_path = Path(spec_text)
     if not spec_path.is_file():
         raise UsageError(f"{spec_path}: no such spec file")
     overrides = {**parse_sets(args.sets), **parse_sets([variant] if variant else [])}
-    return load(spec_path, input=args.input, library=args.library,
-                allow_large=args.allow_large, **overrides)
+    return read_program(spec_path, args.library), overrides
+
+
+def load_from_args(args: argparse.Namespace, path: str | None = None) -> Spec:
+    program, overrides = read_from_args(args, path)
+    return program.resolve(overrides, input=args.input, allow_large=args.allow_large)

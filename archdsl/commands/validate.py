@@ -1,4 +1,6 @@
-"""Check specs without building them: every error, located as file:line:col. Imports no torch."""
+"""Check specs and block libraries without building them: every error, located as
+file:line:col. Every block is checked, called or not; a library (a file without a network) is
+checked on its own, without shapes (those need an input). Imports no torch."""
 
 from __future__ import annotations
 
@@ -7,13 +9,13 @@ import sys
 
 from ..errors import SpecErrors
 from ..layers.base import fmt_shape
-from ..usage import add_spec_options, load_from_args
+from ..usage import add_spec_options, read_from_args
 
-HELP = "check specs and infer every shape, reporting all errors (no torch)"
+HELP = "check specs (or block libraries) and infer every shape, reporting all errors (no torch)"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("specs", nargs="+", metavar="SPEC", help="spec files")
+    p.add_argument("specs", nargs="+", metavar="SPEC", help="spec or library files")
     add_spec_options(p)
 
 
@@ -21,7 +23,13 @@ def run(args: argparse.Namespace) -> int:
     status = 0
     for path in args.specs:
         try:
-            spec = load_from_args(args, path)
+            program, overrides = read_from_args(args, path)
+            if program.is_library:
+                program.check()
+                print(f"{path}: ok: a library of {len(program.blocks)} blocks "
+                      f"({', '.join(program.blocks)})")
+                continue
+            spec = program.resolve(overrides, input=args.input, allow_large=args.allow_large)
         except SpecErrors as exc:
             for err in exc.errors:
                 print(err, file=sys.stderr)
