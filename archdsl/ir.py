@@ -28,6 +28,9 @@ class Node:
     out_shape: Shape
     block: str | None = None  # set when this node is the body of a call of that block
     args: dict[str, Any] = field(default_factory=dict)  # the call's arguments, resolved
+    # The cost counter's totals for this subtree, kept once computed: resolved subtrees are
+    # shared between the variants of a program and copied for identical repeats.
+    totals: Any = field(default=None, repr=False, compare=False)
 
     def children(self) -> list[Node]:
         return []

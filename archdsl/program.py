@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from .document import SpecDocument, validate_document
 from .errors import ErrorSink, Loc, SpecError, SpecErrors
-from .expr import IN_NAME, Template, unknown_name_message
+from .expr import IN_NAME, Template, templates_in, unknown_name_message
 from .layers import KINDS
 from .source import YMap, YNode, YScalar, YSeq, load_file
 from .suggest import did_you_mean
@@ -50,6 +50,10 @@ class BlockDef:
     body: Ast | None
     args: dict[str, Val | None]  # argument -> default (None: required)
     doc: str = ""
+    names: set[str] = field(default_factory=set)  # names its own expressions read
+    # The knobs a call's result depends on (its own, its callees', the defaults'): a resolved
+    # call is reused by later resolutions whose values of these knobs are the same.
+    knobs: tuple[str, ...] = ()
 
 
 @dataclass
@@ -68,9 +72,11 @@ class Program:
     # Problems found while reading that do not stop resolution (an unknown kind in one block
     # does not hide a shape error in another); resolving reports them with its own.
     errors: list[SpecError] = field(default_factory=list)
-    # Validated layer fields by (kind, raw values): a search resolves the same layers with the
-    # same values thousands of times, and validation is the costly part of a layer.
+    # Validated layer fields by (kind, raw values), and resolved block calls by everything they
+    # depend on: a search resolves the same layers and blocks with the same values thousands of
+    # times.
     field_cache: dict[tuple[str, str], Any] = field(default_factory=dict, repr=False)
+    call_cache: dict[tuple, Any] = field(default_factory=dict, repr=False)
 
     @property
     def is_library(self) -> bool:
@@ -131,6 +137,7 @@ def read_program(path: str | Path, library: list[str | Path] | None = None) -> P
             prog.input = parser.val(root.get("input"))
             _check_names(parser.templates[start:], set(knobs), sink)
     _check_calls(prog, parser, sink)
+    _block_knobs(prog)
     prog.errors = SpecErrors(sink.errors).errors if sink.errors else []
     return prog
 
@@ -251,8 +258,10 @@ def _parse_block(prog: Program, block: BlockDef, ydef: YNode, parser: Parser,
     if not isinstance(ydef, YMap):
         block.body = parser.node(ydef)
         _check_names(parser.templates[start:], scope, sink)
+        block.names = {n for t in parser.templates[start:] for n in t.names}
         return
     block.doc = " ".join(str(ydef.get(k).plain_value()) for k in ("figure", "doc") if ydef.get(k))
+    arg_start0 = len(parser.templates)
     yargs = ydef.get("args")
     if isinstance(yargs, YSeq):
         for a in yargs.items:
@@ -291,6 +300,7 @@ def _parse_block(prog: Program, block: BlockDef, ydef: YNode, parser: Parser,
         node_map = YMap({k: v for k, v in ydef.items.items() if k not in _BLOCK_META}, ydef.loc)
         block.body = parser.node(node_map)
     _check_names(parser.templates[start:], scope | set(block.args), sink)
+    block.names = {n for t in parser.templates[arg_start0:] for n in t.names}
 
 
 def _check_names(templates: list[Template], scope: set[str], sink: ErrorSink,
@@ -335,6 +345,26 @@ def _check_call(ast: CallAst, block: BlockDef, sink: ErrorSink) -> None:
     if missing:
         sink.add(ast.loc, f"block {ast.block!r} needs argument(s) {', '.join(missing)}")
     ast.ok = len(sink.errors) == before
+
+
+def _block_knobs(prog: Program) -> None:
+    """Each block's knobs: the knobs its expressions, its callees' and the defaults read."""
+    from_defaults = {n for fields in prog.defaults.values() for v in fields.values()
+                     for t in templates_in(v.value) for n in t.names}
+    knobs = set(prog.params)
+    calls = {name: {a.block for a in walk_ast(b.body) if isinstance(a, CallAst)}
+             for name, b in prog.blocks.items()}
+    reads = {name: (b.names & knobs) | from_defaults for name, b in prog.blocks.items()}
+    changed = True
+    while changed:  # to a fixed point: calls may nest to any depth (cycles are errors anyway)
+        changed = False
+        for name, callees in calls.items():
+            more = set().union(*(reads[c] for c in callees if c in reads)) - reads[name]
+            if more:
+                reads[name] |= more
+                changed = True
+    for name, block in prog.blocks.items():
+        block.knobs = tuple(sorted(reads[name]))
 
 
 def walk_ast(root: Ast | None):  # noqa: ANN201 -- an iterator of Ast

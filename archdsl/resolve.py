@@ -33,6 +33,7 @@ from .syntax import (
 
 MAX_REPEAT = 10_000
 _FIELD_CACHE_SIZE = 200_000
+_CALL_CACHE_SIZE = 50_000
 
 
 @dataclass(frozen=True)
@@ -119,10 +120,17 @@ class Resolver:
             ast.kind if isinstance(ast, LayerAst) else "repeat")
         for i in range(n):
             prev = items[-1] if items else None
-            if prev is not None and prev.in_shape == cur and clean:
+            child: ir.Node | None = None
+            if isinstance(ast, CallAst) and not ctx.guessing:
+                child = self.cached_call(ast, cur, ctx, str(i), join(path, str(i)))
+            if child is not None:
+                clean = True
+            elif prev is not None and prev.in_shape == cur and clean:
                 # The same node on the same input resolves the same way: copy it (the main
                 # saving when a search resolves thousands of variants).
-                child: ir.Node | None = ir.relocate(prev, str(i), join(path, str(i)))
+                child = ir.relocate(prev, str(i), join(path, str(i)))
+                if isinstance(ast, CallAst):
+                    self.remember(ast, cur, ctx, child)
             else:
                 where = _chain(ctx.where, f"{label} (repeat {i + 1} of {n})")
                 sub = replace(ctx, where=where, top=False)
@@ -366,15 +374,70 @@ class Resolver:
         args = self.bind_args(ast, block.args, ctx, where)
         if args is None:
             return None
+        key = None if ctx.guessing else self.call_key(ast, args, shape, name, path)
+        if key is not None and (hit := self.prog.call_cache.get(key)) is not None:
+            return hit  # resolved before, with the same values: IR nodes are never changed
         env = dict(self.params)
         env.update(args)
         env[IN_NAME] = ShapeView(shape)
         sub = Ctx(env, where, ctx.stack + (ast.block,), guessing=ctx.guessing)
+        errors_before = len(self.sink.errors)
         node = self.one(block.body, shape, sub, name, path)
         if node is not None:
+            if isinstance(block.body, CallAst):
+                node = ir.relocate(node, name, path)  # the callee's node may be shared
             node.block = ast.block
             node.args = args
+            if key is not None and len(self.sink.errors) == errors_before:
+                self.store(key, node)
         return node
+
+    # --- resolved calls, kept by the program for later resolutions -----------------------------
+    def call_key(self, ast: CallAst, args: dict[str, Any], shape: Shape, name: str,
+                 path: str) -> tuple | None:
+        """What a call's result depends on: the block, its arguments, its input, its place, and
+        the knobs the block reads (None when a value cannot be keyed)."""
+        knobs = self.prog.blocks[ast.block].knobs
+        try:
+            return (ast.block, repr(args), shape, name, path,
+                    repr([self.params[k] for k in knobs]))
+        except (KeyError, TypeError):
+            return None
+
+    def cached_call(self, ast: CallAst, shape: Shape, ctx: Ctx, name: str,
+                    path: str) -> ir.Node | None:
+        if not ast.ok:
+            return None
+        try:
+            args = self.quiet_args(ast, ctx)
+        except SpecErrors:
+            return None  # resolving it reports the error
+        key = self.call_key(ast, args, shape, name, path)
+        return None if key is None else self.prog.call_cache.get(key)
+
+    def remember(self, ast: CallAst, shape: Shape, ctx: Ctx, node: ir.Node) -> None:
+        try:
+            key = self.call_key(ast, self.quiet_args(ast, ctx), shape, node.name, node.path)
+        except SpecErrors:
+            return
+        if key is not None:
+            self.store(key, node)
+
+    def quiet_args(self, ast: CallAst, ctx: Ctx) -> dict[str, Any]:
+        sink, self.sink = self.sink, ErrorSink()
+        try:
+            args = self.bind_args(ast, self.prog.blocks[ast.block].args, ctx, "")
+        finally:
+            self.sink = sink
+        if args is None:
+            raise SpecErrors([])
+        return args
+
+    def store(self, key: tuple, node: ir.Node) -> None:
+        cache = self.prog.call_cache
+        if len(cache) >= _CALL_CACHE_SIZE:
+            cache.clear()
+        cache[key] = node
 
     def bind_args(self, ast: CallAst, declared: dict[str, Val | None], ctx: Ctx,
                   where: str) -> dict[str, Any] | None:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from . import ir
 from .errors import ErrorSink, Loc, SpecErrors
 from .expr import evaluate_value
-from .layers.base import Shape, fmt_shape, numel
+from .layers.base import Shape, fmt_shape
 from .program import Program, read_program
 from .resolve import Resolver
 from .suggest import did_you_mean
@@ -182,8 +182,10 @@ def resolve_input(prog: Program, given: str | Shape | None, params: dict[str, An
 
 
 def check_size(spec: Spec) -> None:
-    params = spec.param_count()
-    acts = sum(numel(layer.out_shape) for layer in spec.ir.layers())
+    from .cost import totals
+
+    counts = totals(spec.ir)
+    params, acts = counts.params, counts.activations
     loc = spec.program.network.loc if spec.program.network else Loc(str(spec.path), 1, 1)
     if params > MAX_PARAMS:
         raise SpecErrors.one(loc, f"the network has {params:,} parameters, over the limit of "

@@ -184,13 +184,10 @@ def totals(root: ir.Node) -> Counts:
 
 
 class _Counter:
-    """Rolls layer costs up the tree; each node is costed once and remembered."""
-
-    def __init__(self) -> None:
-        self.memo: dict[int, Counts] = {}
+    """Rolls layer costs up the tree; each node is costed once and remembered on the node."""
 
     def of(self, node: ir.Node) -> Counts:
-        hit = self.memo.get(id(node))
+        hit = node.totals
         if hit is not None:
             return hit
         if isinstance(node, ir.Layer):
@@ -200,7 +197,7 @@ class _Counter:
             out = add_up(self.of(child) for child in node.children())
             if isinstance(node, ir.Aux):
                 out = out.train_only()
-        self.memo[id(node)] = out
+        node.totals = out
         return out
 
     def row(self, node: ir.Node, level: int, train_only: bool) -> NodeCost:
