@@ -19,6 +19,7 @@ build: $(BUILD_VENV)/.installed
 
 test: $(TEST_VENV)/.installed graphviz
 	$(TEST_VENV)/bin/ruff check .
+	$(TEST_VENV)/bin/yamllint --strict specs
 	$(TEST_VENV)/bin/python -m pytest
 
 lint: $(TEST_VENV)/.installed

@@ -135,3 +135,23 @@ def test_flow_lists_hold_expressions_and_calls(write_spec) -> None:
     first, repeats, last = spec.top_level()[0].items
     assert (first.out_shape, repeats.out_shape) == ((8, 8, 8), (10, 8, 8))
     assert last.out_shape == (3, 8, 8)  # $in at the top level is the network's input
+
+
+def test_json_schema_validators_accept_every_spec_and_know_the_constructs() -> None:
+    import jsonschema
+
+    from archdsl.schema import spec_schema
+
+    schema = spec_schema()
+    validator = jsonschema.Draft202012Validator(schema)
+    for path in ALL_YAML:
+        errors = list(validator.iter_errors(yaml.safe_load(path.read_text(encoding="utf-8"))))
+        assert not errors, f"{path}: {errors[0].message}"
+    mapping = next(s for s in schema["$defs"]["node"]["anyOf"] if s.get("type") == "object")
+    known = set(mapping["properties"])
+    assert {"concat", "add", "mul", "residual", "batchnorm", "shuffle", "pad_channels",
+            "identity", "hardswish", "hardsigmoid"} <= known
+    residual = mapping["properties"]["residual"]["anyOf"][1]["properties"]
+    assert "drop_path" in residual
+    bad = {"name": "x", "input": [3, 8, 8], "network": [{"concat": {"branches": [], "spit": 2}}]}
+    assert list(validator.iter_errors(bad)), "a misspelt merge field passes the schema"

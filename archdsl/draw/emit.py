@@ -178,7 +178,7 @@ class Emitter:
             feed = srcs
             if node.split:
                 feed = [(split_id, (node.split[i], *node.in_shape[1:]))]
-            if isinstance(branch, ir.Seq) and not branch.items:
+            if _is_identity(branch):
                 outs += feed  # an identity branch is an edge straight to the join
                 continue
             outs += self.emit(branch, feed, parent, depth, merge=node.op == "cat")
@@ -250,6 +250,13 @@ class Emitter:
         for child in node.children():
             ports = self.emit(child, ports, cluster, depth)
         return ports
+
+
+def _is_identity(node: ir.Node) -> bool:
+    """An empty sequence or an ``identity`` layer: drawn as an edge, not a box."""
+    if isinstance(node, ir.Layer):
+        return node.kind == "identity"
+    return isinstance(node, ir.Seq) and not node.items
 
 
 def _uniform(node: ir.Seq) -> bool:
