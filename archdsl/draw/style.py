@@ -82,6 +82,8 @@ def call_title(node: ir.Node) -> str:
         return title
     if isinstance(node, ir.Layer):
         return node.label
+    if isinstance(node, ir.Merge):
+        return node.word.capitalize()  # Concat, Add, Mul
     return type(node).__name__
 
 
