@@ -12,7 +12,7 @@ TEST_VENV := .venv-test
 BUILD_TORCH := torch==2.13.0
 TEST_TORCH := torch==2.14.1 torchvision==0.29.1
 
-.PHONY: build test lint graphviz figures models clean
+.PHONY: build test fast lint graphviz figures models clean
 
 build: $(BUILD_VENV)/.installed
 	$(BUILD_VENV)/bin/archdsl build specs/inception_v4.yaml
@@ -21,6 +21,12 @@ test: $(TEST_VENV)/.installed graphviz
 	$(TEST_VENV)/bin/ruff check .
 	$(TEST_VENV)/bin/yamllint --strict specs
 	$(TEST_VENV)/bin/python -m pytest
+
+# The quick subset for development: everything but the tests marked slow (those that build,
+# port or trace every network); CI runs the whole suite with `make test`.
+fast: $(TEST_VENV)/.installed graphviz
+	$(TEST_VENV)/bin/ruff check .
+	$(TEST_VENV)/bin/python -m pytest -m "not slow"
 
 lint: $(TEST_VENV)/.installed
 	$(TEST_VENV)/bin/ruff check .

@@ -28,3 +28,15 @@ def write_spec(tmp_path: Path) -> Callable[..., Path]:
         return path
 
     return write
+
+
+# Modules that build, port or trace every network of the library: the whole suite runs them in
+# CI; `make fast` (pytest -m "not slow") leaves them out while developing.
+SLOW_MODULES = {"test_references.py", "test_build.py", "test_export.py", "test_inplace.py",
+                "test_lenet_alexnet_googlenet.py"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.path.name in SLOW_MODULES:
+            item.add_marker(pytest.mark.slow)
