@@ -13,6 +13,7 @@ Adding a spec with a ``reference:`` block adds its tests.
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
 from pathlib import Path
@@ -308,3 +309,62 @@ def test_bad_reference_block_is_located(write_spec) -> None:
     text = str(err.value)
     assert ":4:" in text and "LIBRARY:NAME" in text and "params" in text
 
+
+
+# --- SE-ResNet and RegNetY: the papers' formulas ---------------------------------------------
+
+def test_se_adds_the_parameters_of_the_papers_formula() -> None:
+    # Hu et al. 2018, section 4: SE blocks add (2/r) sum_s N_s C_s^2 weights (N_s blocks of
+    # output width C_s in stage s; Table 1), plus the biases of their two FC layers.
+    stages = [(3, 256), (4, 512), (6, 1024), (3, 2048)]
+    r = 16
+    se = archdsl.load(SPECS / "seresnet50.yaml", se=r).param_count()
+    plain = archdsl.load(SPECS / "seresnet50.yaml", se=0).param_count()
+    assert plain == archdsl.load(SPECS / "resnet50.yaml", stride_at="3x3").param_count()
+    assert se - plain == sum(n * (2 * c * c // r + c // r + c) for n, c in stages)
+
+
+def _regnet_y_init_params() -> list:
+    """What each of torchvision's regnet_y_* builders passes to BlockParams.from_init_params,
+    caught before any model is built (the big ones have hundreds of millions of weights)."""
+    import torchvision.models as tvm
+    from torchvision.models import regnet
+
+    class Caught(Exception):
+        pass
+
+    seen: list[dict] = []
+
+    def catch(cls, **kwargs):
+        seen.append(kwargs)
+        raise Caught
+
+    names = sorted(n for n in tvm.list_models(module=tvm) if n.startswith("regnet_y_"))
+    original = regnet.BlockParams.__dict__["from_init_params"]
+    regnet.BlockParams.from_init_params = classmethod(catch)
+    try:
+        for name in names:
+            with contextlib.suppress(Caught):  # every builder calls it: zip checks that
+                tvm.get_model(name)
+    finally:
+        regnet.BlockParams.from_init_params = original
+    return [pytest.param(name, init, id=name) for name, init in zip(names, seen, strict=True)]
+
+
+@pytest.mark.parametrize("name,init", _regnet_y_init_params())
+def test_regnet_widths_follow_the_quantized_linear_function(name: str, init: dict) -> None:
+    # Radosavovic et al. 2020, eq. 2-4, written in the spec's params, against torchvision's
+    # BlockParams for every RegNetY it builds (two small ones are built and counted too).
+    from torchvision.models.regnet import BlockParams
+
+    theirs = BlockParams.from_init_params(**init)
+    assert len(theirs.widths) == 4  # the spec's network has four stages
+    knobs = {"d": init["depth"], "w0": init["w_0"], "wa": init["w_a"], "wm": init["w_m"],
+             "g": init["group_width"], "se": init["se_ratio"]}
+    spec = archdsl.load(SPECS / "regnet_y_400mf.yaml", **knobs)
+    assert spec.params["widths"] == theirs.widths
+    assert spec.params["depths"] == theirs.depths
+    assert spec.params["group_widths"] == theirs.group_widths
+    if name in ("regnet_y_800mf", "regnet_y_1_6gf"):
+        reference = reference_model(f"torchvision:{name}")
+        assert spec.param_count() == sum(p.numel() for p in reference.parameters())
