@@ -271,8 +271,6 @@ def test_torchvision_regnet_blocks_pair_proj_with_the_shortcut(write_spec) -> No
 REGNET_Y_400MF = SPECS / "regnet_y_400mf.yaml"
 
 
-# TODO(merge): remove this skip once specs/regnet_y_400mf.yaml exists (written in another branch).
-@pytest.mark.skipif(not REGNET_Y_400MF.is_file(), reason="specs/regnet_y_400mf.yaml not there")
 def test_regnet_y_400mf_ports_from_torchvision() -> None:
     torch.manual_seed(0)
     spec = archdsl.load(REGNET_Y_400MF)
