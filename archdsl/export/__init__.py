@@ -66,11 +66,13 @@ RESIDUAL_BODY = "y = self.body(x){scale}"
 RESIDUAL_ADD = "y = y + {shortcut}"
 
 # Attribute names an nn.Module already has: children so named go through OrderedDict instead.
-_MODULE_ATTRS = frozenset(
-    "training forward train eval state_dict load_state_dict parameters buffers children modules "
-    "apply cuda cpu to type float double half bfloat16 add_module register_buffer zero_grad "
-    "register_module extra_repr named_modules named_children named_parameters named_buffers "
-    "get_submodule requires_grad_ share_memory compile dump_patches call_super_init".split())
+_MODULE_ATTRS = frozenset((
+    "training", "forward", "train", "eval", "state_dict", "load_state_dict", "parameters",
+    "buffers", "children", "modules", "apply", "cuda", "cpu", "to", "type", "float", "double",
+    "half", "bfloat16", "add_module", "register_buffer", "zero_grad", "register_module",
+    "extra_repr", "named_modules", "named_children", "named_parameters", "named_buffers",
+    "get_submodule", "requires_grad_", "share_memory", "compile", "dump_patches",
+    "call_super_init"))
 
 
 def export_source(spec: Spec) -> str:
@@ -165,7 +167,8 @@ class _Exporter:
         if isinstance(node, ir.Residual):
             assert node.body is not None
             fields: dict[str, Any] = {"body": self.tree(node.body)}
-            if node.shortcut and not (isinstance(node.shortcut, ir.Seq) and not node.shortcut.items):
+            empty = isinstance(node.shortcut, ir.Seq) and not node.shortcut.items
+            if node.shortcut and not empty:  # an empty shortcut is the identity
                 fields["shortcut"] = self.tree(node.shortcut)
             fields["scale"] = node.scale
             after = self.tree(node.after) if node.after else None
@@ -272,7 +275,8 @@ class _Exporter:
         sig = ", ".join(["self", *(f"{p.name}{_hint(p.values)}" for p in cls.params)])
         init = [f"    def __init__({sig}) -> None:"]
         if len(init[0]) > 100:
-            init = ["    def __init__(", *(f"        {s}," for s in sig.split(", ")), "    ) -> None:"]
+            init = ["    def __init__(", *(f"        {s}," for s in sig.split(", ")),
+                    "    ) -> None:"]
         if t.kind == "seq":
             seq = self.doc(t.fields["items"])
             seq.open = "super().__init__("
@@ -336,8 +340,9 @@ class _Exporter:
         envs = [{k: v.params[k] for k in self.knobs} for v, _ in self.variants]
         params = self.name_params(template, envs, self.knobs)
         base = self.spec.params
-        sig = ", ".join(["self", *(f"{p.name}{_hint(p.values)} = {literal(base.get(p.name, p.values[0]))}"
-                                   for p in params)])
+        defaults = [literal(base.get(p.name, p.values[0])) for p in params]
+        sig = ", ".join(["self", *(f"{p.name}{_hint(p.values)} = {d}"
+                                   for p, d in zip(params, defaults, strict=True))])
         init = [f"    def __init__({sig}) -> None:", "        super().__init__()"]
         items = template.fields
         if not all(attr_safe(k) for k in items):
@@ -352,8 +357,9 @@ class _Exporter:
                 named = Call("nn.Sequential", (Struct("named", {"head": v.fields["head"]}),))
                 init.append(self.statement(f"self.{k} = ", named))
                 source = v.fields["source"].present[0]
+                tapped = f"{source}_out" if source else "x"
                 forward += ["        if self.training:",
-                            f"            aux.append(self.{k}({source + '_out' if source else 'x'}))"]
+                            f"            aux.append(self.{k}({tapped}))"]
                 continue
             init.append(self.statement(f"self.{k} = ", v))
             forward.append(f"        x = self.{k}(x)")
@@ -411,7 +417,7 @@ class _Exporter:
         imports.append("import torch")
         if re.search(r"\bF\.", body):
             imports.append("import torch.nn.functional as F")
-        imports += ["from torch import nn", "", f"__all__ = [{name!r}]"]
+        imports += ["from torch import nn", "", f"__all__ = [{literal(name)}]"]
         return "\n".join(head + imports) + "\n\n\n" + body
 
     def _network_trees(self) -> list[Tree]:

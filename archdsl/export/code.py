@@ -11,6 +11,7 @@ it has a :class:`Slot` (a constructor parameter), where a part is present in som
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any, Union
 
@@ -191,10 +192,13 @@ def name_slot(slot: Slot, env: dict[str, list[Any]]) -> str | None:
         for name, cand in env.items():
             if all(isinstance(c, bool) for c in cand) and _matches(values, [not c for c in cand]):
                 return f"not {name}"
-            if all(isinstance(c, str) for c in cand):
+            if all(isinstance(c, (str, type(None))) for c in cand):
                 for word in dict.fromkeys(cand):
+                    test = ("is", "is not") if word is None else ("==", "!=")
                     if _matches(values, [c == word for c in cand]):
-                        return f"{name} == {word!r}"
+                        return f"{name} {test[0]} {literal(word)}"
+                    if _matches(values, [c != word for c in cand]):
+                        return f"{name} {test[1]} {literal(word)}"
         return None
     if not all(type(v) is int for v in present):
         return None
@@ -257,6 +261,9 @@ def layout(d: Doc, indent: int, used: int, tail: int = 0) -> str:
 
 
 def literal(v: Any) -> str:
+    """Python source of a literal, strings in double quotes as the project writes them."""
+    if isinstance(v, str):
+        return json.dumps(v)
     return repr(v)
 
 

@@ -120,7 +120,8 @@ class SepConv(LayerKind):
         pad = resolve_padding(self.name, f.padding, f.kernel, f.dilation)
         mid, needs, title = [], (), ""
         if f.mid_norm:
-            mid.append(("mid_bn", "nn.BatchNorm2d(in_channels * multiplier, eps=eps, momentum=momentum)"))
+            mid.append(("mid_bn", "nn.BatchNorm2d(in_channels * multiplier, eps=eps, "
+                                  "momentum=momentum)"))
             title = "Bn"
         if f.mid_act:
             act = activation_source(f.mid_act, inplace=True)
