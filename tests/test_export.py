@@ -227,6 +227,18 @@ def test_blocks_become_classes_with_their_arguments() -> None:
     assert "nn.Linear(1536, num_classes)" in v4 and "nn.Dropout(dropout)" in v4
 
 
+def test_parts_present_in_some_calls_only() -> None:
+    # ResNet-50's first block of each stage projects its shortcut, the others add the identity.
+    text = archdsl.export_source(archdsl.load(SPECS / "resnet50.yaml"))
+    assert "def __init__(self, in_channels: int, c: int, s: int, shortcut: bool)" in text
+    assert "nn.Sequential(ConvBn(in_channels, 4 * c, 1, stride=s)) if shortcut else None" in text
+    assert "y = y + (x if self.shortcut is None else self.shortcut(x))" in text
+    # TF-slim's last Inception-ResNet-v2 block: unscaled, no ReLU after the sum.
+    v2 = archdsl.export_source(archdsl.load(SPECS / "inception_resnet_v2.yaml"))
+    assert 'self.after = nn.ReLU() if after == "relu" else None' in v2
+    assert 'self.ir_c_last = IrC(1.0, None)' in v2
+
+
 def test_structural_knobs_are_baked_in() -> None:
     text = archdsl.export_source(archdsl.load(SPECS / "mobilenet_v1.yaml", width=0.5))
     assert "def __init__(self, num_classes: int = 1000)" in text

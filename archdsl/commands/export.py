@@ -27,7 +27,10 @@ def run(args: argparse.Namespace) -> int:
     from ..export import export_source
 
     spec = load_from_args(args)
-    text = export_source(spec)
+    try:
+        text = export_source(spec)
+    except NotImplementedError as exc:  # a form the exporter cannot write (yet)
+        raise UsageError(f"{spec.path}: cannot export: {exc}") from None
     if not args.output:
         sys.stdout.write(text)
         return 0

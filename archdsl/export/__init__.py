@@ -404,6 +404,9 @@ class _Exporter:
             for h in _helpers(t):
                 if h not in helpers:
                     helpers.append(h)
+        clash = {h.name for h in helpers} & ({c.name for c in self.classes} | {name})
+        if clash:
+            raise NotImplementedError(f"a class would take a helper's name: {', '.join(clash)}")
         body = "\n\n".join([*(h.code for h in helpers), *classes, network])
         doc = self.spec.program.doc
         head = [f'"""{self.spec.name}, exported by archdsl from {self.spec.path.name}.']
