@@ -390,7 +390,7 @@ class _Exporter:
         if baked:
             notes += "; built with " + ", ".join(baked)
         lines += ["", notes + "."]
-        if self.variants and any(isinstance(n, ir.Aux) for n in spec.ir.items):
+        if any(isinstance(n, ir.Aux) for n in spec.ir.items):
             lines += ["", "In training mode the auxiliary heads' outputs follow the main output: "
                       "(main, aux...); TorchScript always returns (main, [aux...])."]
         return "\n".join(f"    {line}" if line else "" for line in _wrap(lines)).lstrip()
