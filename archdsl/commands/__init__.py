@@ -11,7 +11,7 @@ import importlib
 import pkgutil
 from types import ModuleType
 
-ORDER = ("build", "validate", "cost", "match", "draw", "port", "schema")
+ORDER = ("build", "validate", "cost", "match", "draw", "port", "export", "schema")
 
 
 def command_modules() -> list[tuple[str, ModuleType]]:

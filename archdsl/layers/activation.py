@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any, Literal, Optional
 from pydantic import field_validator
 
 from . import register
-from .base import Fields, LayerKind, Shape
+from .base import Call, Fields, LayerKind, Shape, torch_layer
 
 if TYPE_CHECKING:
     from torch import nn
@@ -49,6 +49,15 @@ def build_activation(name: str, inplace: bool = False) -> nn.Module:
     return cls(inplace=True) if inplace and name in inplace_ok else cls()
 
 
+def activation_source(name: str, inplace: bool = False) -> Call:
+    """The exported constructor of an activation, as :func:`build_activation` makes it."""
+    if name == "scaled_tanh":
+        return Call("ScaledTanh", helpers=(torch_layer("ScaledTanh"),))
+    if inplace and name in ("relu", "relu6", "silu"):
+        return Call(f"nn.{ACTIVATIONS[name][1]}", kwargs={"inplace": True})
+    return Call(f"nn.{ACTIVATIONS[name][1]}")
+
+
 class NoFields(Fields):
     pass
 
@@ -65,6 +74,9 @@ class Activation(LayerKind):
 
     def build(self, f: Any, shape: Shape, out: Shape) -> nn.Module:
         return build_activation(self.name)
+
+    def source(self, f: Any, shape: Shape, out: Shape) -> Call:
+        return activation_source(self.name)
 
     def label(self, f: Any) -> str:
         return ACTIVATIONS[self.name][0]
@@ -96,6 +108,9 @@ class ChosenActivation(LayerKind):
         from torch import nn
 
         return build_activation(f.fn) if f.fn else nn.Identity()
+
+    def source(self, f: ActFields, shape: Shape, out: Shape) -> Call:
+        return activation_source(f.fn) if f.fn else Call("nn.Identity")
 
     def label(self, f: ActFields) -> str:
         return ACTIVATIONS[f.fn][0] if f.fn else "Identity"

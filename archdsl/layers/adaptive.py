@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from pydantic import Field
 
 from . import register
-from .base import Fields, LayerCost, LayerKind, Pair, Shape, need_image, numel
+from .base import Call, Fields, LayerCost, LayerKind, Pair, Shape, need_image, numel, pair_arg
 
 if TYPE_CHECKING:
     from torch import nn
@@ -39,6 +39,9 @@ class AdaptiveAvgPool(LayerKind):
         from torch import nn
 
         return nn.AdaptiveAvgPool2d(f.output)
+
+    def source(self, f: AdaptiveFields, shape: Shape, out: Shape) -> Call:
+        return Call("nn.AdaptiveAvgPool2d", (pair_arg(f.output),))
 
     def label(self, f: AdaptiveFields) -> str:
         return f"Adaptive AvgPool ({f.output[0]}x{f.output[1]})"

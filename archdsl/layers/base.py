@@ -2,16 +2,19 @@
 
 A layer kind (``conv``, ``maxpool``, ``linear``, ...) is defined in one module of this package:
 its fields (a pydantic model, which also gives the mapping form and the JSON Schema), how its
-one-line form reads, its shape rule, its cost rule, its torch builder and its diagram label.
+one-line form reads, its shape rule, its cost rule, its torch builder, its diagram label and its
+form in exported PyTorch source (``source``, read by :mod:`archdsl.export`).
 Adding a kind means adding one module; :mod:`archdsl.layers` discovers it.
 
-Torch is imported inside ``build`` only, so shape, cost and drawing never load it.
+Torch is imported inside ``build`` only, so shape, cost, drawing and export never load it.
 """
 
 from __future__ import annotations
 
+import ast
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, Union
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict
@@ -149,6 +152,98 @@ class LayerKind:
 
     def label(self, f: Any) -> str:
         return self.name
+
+    def source(self, f: Any, shape: Shape, out: Shape) -> Call:
+        """The constructor call of this layer in exported source: it must build a module with
+        the state-dict keys and the outputs of :meth:`build`."""
+        raise NotImplementedError(f"layer kind {self.name!r} has no source form")
+
+
+# --- exported source (archdsl export) ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Helper:
+    """A class that an exported model file defines once, at its top, when a layer uses it."""
+
+    name: str
+    code: str
+    needs: tuple[Helper, ...] = ()  # helpers its code uses
+
+
+@dataclass
+class Call:
+    """A constructor call in exported source: ``callee(*args, **kwargs)``.
+
+    Arguments are Python literals (or nested calls). A keyword argument equal to its entry in
+    ``defaults`` is left out of the source (the exporter decides once the calls of every
+    instance of a block are known, since a value may vary between them).
+    """
+
+    callee: str
+    args: tuple[Any, ...] = ()
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    defaults: dict[str, Any] = field(default_factory=dict)
+    helpers: tuple[Helper, ...] = ()
+
+
+def call_text(call: Call) -> str:
+    """A call as source text with literal arguments, keyword arguments at their defaults left
+    out (for helper classes' code; the exporter formats the calls of a network itself)."""
+    parts = [repr(a) for a in call.args]
+    parts += [f"{k}={v!r}" for k, v in call.kwargs.items()
+              if not (k in call.defaults and same_value(v, call.defaults[k]))]
+    return f"{call.callee}({', '.join(parts)})"
+
+
+def same_value(a: Any, b: Any) -> bool:
+    """Equal and of the same type (``True`` is not ``1`` in source)."""
+    return type(a) is type(b) and a == b
+
+
+def pair_arg(p: tuple[int, int]) -> int | tuple[int, int]:
+    """A (height, width) argument as torch.nn's classes read it: ``3`` for (3, 3)."""
+    return p[0] if p[0] == p[1] else tuple(p)  # type: ignore[return-value]
+
+
+def chain_helper(name: str, doc: str, params: list[str], parts: list[tuple[str, str]],
+                 needs: tuple[Helper, ...] = ()) -> Helper:
+    """A helper class whose submodules ``parts`` (attribute, constructor) run one after another,
+    e.g. ``ConvBnReLU``; ``params`` are its ``__init__`` parameters after ``self``."""
+    lines = []
+    for attr, expr in parts:
+        line = f"        self.{attr} = {expr}"
+        if len(line) > 100:  # the project's line length, which the exported file keeps
+            callee, _, args = expr.partition("(")
+            args = args[:-1]
+            if len(args) > 88:
+                args = ",\n            ".join(args.split(", ")) + ","
+            line = f"        self.{attr} = {callee}(\n            {args}\n        )"
+        lines.append(line)
+    body = "\n".join(lines)
+    chain = "x"
+    for attr, _ in parts:
+        chain = f"self.{attr}({chain})"
+    signature = "    def __init__(self, " + ", ".join(params) + ") -> None:"
+    if len(signature) > 100:
+        signature = "    def __init__(\n" + "".join(
+            f"        {p},\n" for p in ["self", *params]) + "    ) -> None:"
+    code = (f'class {name}(nn.Module):\n    """{doc}"""\n\n{signature}\n'
+            f"        super().__init__()\n{body}\n\n"
+            f"    def forward(self, x: torch.Tensor) -> torch.Tensor:\n        return {chain}\n")
+    return Helper(name, code, needs)
+
+
+def torch_layer(name: str, needs: tuple[Helper, ...] = (), module: str = "torch_layers") -> Helper:
+    """A class of :mod:`archdsl.torch_layers` (or another torch module of the package), copied
+    from its source text without importing torch, so that the exported file runs the very code
+    the built model runs."""
+    path = Path(__file__).resolve().parent.parent / f"{module}.py"
+    text = path.read_text(encoding="utf-8")
+    for node in ast.parse(text).body:
+        if isinstance(node, ast.ClassDef) and node.name == name:
+            return Helper(name, ast.get_source_segment(text, node) + "\n", needs)
+    raise KeyError(f"no class {name} in {path}")
 
 
 def _numel(shape: Shape) -> int:

@@ -13,17 +13,22 @@ from pydantic import Field, PositiveInt, field_validator
 
 from ..expr import make_divisible
 from . import register
-from .activation import ACTIVATIONS, ActName, build_activation
+from .activation import ACTIVATIONS, ActName, activation_source, build_activation
 from .base import (
+    Call,
     Fields,
+    Helper,
     LayerCost,
     LayerError,
     LayerKind,
     Padding,
     Pair,
     Shape,
+    call_text,
+    chain_helper,
     fmt_kernel,
     numel,
+    pair_arg,
     resolve_padding,
     sliding_shape,
 )
@@ -74,6 +79,13 @@ TAIL_WORDS: dict[str, dict[str, Any]] = {
 }
 
 
+def title_words(title: str) -> str:
+    """``BnReLU`` -> ``batch norm and ReLU`` (helper docstrings)."""
+    words = ["batch norm" if title.startswith("Bn") else ""]
+    words.append(title.removeprefix("Bn"))
+    return " and ".join(w for w in words if w)
+
+
 def widened(f: Any) -> dict[str, Any]:
     """The update that applies the width knob to ``filters`` (once, in ``prepare``)."""
     if f.width == 1.0:
@@ -93,6 +105,29 @@ def window_notes(f: Any) -> list[str]:
         square = f.padding[0] == f.padding[1]
         notes.append(f"pad {f.padding[0]}" if square else f"pad {f.padding}")
     return notes
+
+
+def tail_source(f: Any) -> tuple[list[tuple[str, str]], list[str], tuple[Helper, ...], str]:
+    """The exported ``bn`` and ``act`` parts of a conv helper class, their ``__init__``
+    parameters, the helpers they need, and the name they add (``BnReLU``)."""
+    parts, params, needs, title = [], [], (), ""
+    if f.norm:
+        parts.append(("bn", "nn.BatchNorm2d(out_channels, eps=eps, momentum=momentum)"))
+        params = ["eps: float = 1e-5", "momentum: float = 0.1"]
+        title = "Bn"
+    if f.act:
+        act = activation_source(f.act, inplace=True)
+        parts.append(("act", call_text(act)))
+        needs, title = act.helpers, title + ACTIVATIONS[f.act][1]
+    return parts, params, needs, title
+
+
+def tail_kwargs(f: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The keyword arguments of a conv helper's call for the tail fields, and their defaults."""
+    if not f.norm:
+        return {"bias": f.has_bias}, {"bias": True}
+    return ({"bias": f.has_bias, "eps": f.eps, "momentum": f.momentum},
+            {"bias": False, "eps": 1e-5, "momentum": 0.1})
 
 
 class ConvFields(ConvTailFields):
@@ -163,6 +198,24 @@ class Conv(LayerKind):
         if f.act:
             parts["act"] = build_activation(f.act, inplace=True)
         return nn.Sequential(parts)
+
+    def source(self, f: ConvFields, shape: Shape, out: Shape) -> Call:
+        pad = resolve_padding(self.name, f.padding, f.kernel, f.dilation)
+        args = (shape[0], f.filters, pair_arg(f.kernel))
+        window = {"stride": pair_arg(f.stride), "padding": pair_arg(pad),
+                  "dilation": pair_arg(f.dilation), "groups": int(f.groups)}
+        at = {"stride": 1, "padding": 0, "dilation": 1, "groups": 1}
+        tail, tail_at = tail_kwargs(f)
+        if not f.norm and not f.act:
+            return Call("nn.Conv2d", args, {**window, **tail}, {**at, **tail_at})
+        parts, params, needs, title = tail_source(f)
+        helper = chain_helper(
+            f"Conv{title}", f"A convolution followed by {title_words(title)}.",
+            ["in_channels: int", "out_channels: int", "kernel_size", "stride=1", "padding=0",
+             "dilation=1", "groups: int = 1", f"bias: bool = {not f.norm}", *params],
+            [("conv", "nn.Conv2d(in_channels, out_channels, kernel_size, stride, padding, "
+                      "dilation, groups, bias)"), *parts], needs)
+        return Call(helper.name, args, {**window, **tail}, {**at, **tail_at}, (helper,))
 
     def label(self, f: ConvFields) -> str:
         notes = [str(f.filters), *window_notes(f)]

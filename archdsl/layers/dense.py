@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING, Any
 from pydantic import Field, PositiveInt
 
 from . import register
-from .activation import ACTIVATIONS, ActName, build_activation
-from .base import Fields, LayerCost, LayerError, LayerKind, Shape, fmt_shape, numel
+from .activation import ACTIVATIONS, ActName, activation_source, build_activation
+from .base import Call, Fields, LayerCost, LayerError, LayerKind, Shape, fmt_shape, numel
 
 if TYPE_CHECKING:
     from torch import nn
@@ -30,6 +30,9 @@ class Flatten(LayerKind):
         from torch import nn
 
         return nn.Flatten(1)
+
+    def source(self, f: Any, shape: Shape, out: Shape) -> Call:
+        return Call("nn.Flatten")
 
     def label(self, f: Any) -> str:
         return "Flatten"
@@ -54,6 +57,9 @@ class Dropout(LayerKind):
         from torch import nn
 
         return nn.Dropout(f.p)
+
+    def source(self, f: DropoutFields, shape: Shape, out: Shape) -> Call:
+        return Call("nn.Dropout", (f.p,))
 
     def label(self, f: DropoutFields) -> str:
         return f"Dropout (keep {1 - f.p:g})"
@@ -88,6 +94,12 @@ class Linear(LayerKind):
 
         fc = nn.Linear(shape[0], f.features, bias=f.bias)
         return nn.Sequential(fc, build_activation(f.act, inplace=True)) if f.act else fc
+
+    def source(self, f: LinearFields, shape: Shape, out: Shape) -> Call:
+        fc = Call("nn.Linear", (shape[0], f.features), {"bias": f.bias}, {"bias": True})
+        if not f.act:
+            return fc
+        return Call("nn.Sequential", (fc, activation_source(f.act, inplace=True)))
 
     def label(self, f: LinearFields) -> str:
         return f"FC ({f.features})"

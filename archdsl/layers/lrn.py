@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from pydantic import Field, PositiveInt
 
 from . import register
-from .base import Fields, LayerCost, LayerKind, Shape, need_image, numel
+from .base import Call, Fields, LayerCost, LayerKind, Shape, need_image, numel
 
 if TYPE_CHECKING:
     from torch import nn
@@ -45,6 +45,10 @@ class LocalResponseNorm(LayerKind):
         from torch import nn
 
         return nn.LocalResponseNorm(f.size, alpha=f.alpha, beta=f.beta, k=f.k)
+
+    def source(self, f: LrnFields, shape: Shape, out: Shape) -> Call:
+        return Call("nn.LocalResponseNorm", (f.size,), {"alpha": f.alpha, "beta": f.beta, "k": f.k},
+                    {"alpha": 1e-4, "beta": 0.75, "k": 1.0})
 
     def label(self, f: LrnFields) -> str:
         return f"LRN (size {f.size})"

@@ -13,8 +13,9 @@ from typing import TYPE_CHECKING, Literal, Union
 from pydantic import Field, field_validator
 
 from . import register
-from .activation import ACTIVATIONS, ActName, build_activation
+from .activation import ACTIVATIONS, ActName, activation_source, build_activation
 from .base import (
+    Call,
     Fields,
     LayerCost,
     LayerError,
@@ -24,6 +25,7 @@ from .base import (
     fmt_kernel,
     numel,
     sliding_shape,
+    torch_layer,
 )
 
 if TYPE_CHECKING:
@@ -104,6 +106,15 @@ class PartialConv(LayerKind):
         if not f.act:
             return conv
         return nn.Sequential(OrderedDict(conv=conv, act=build_activation(f.act)))
+
+    def source(self, f: PartialConvFields, shape: Shape, out: Shape) -> Call:
+        helper = torch_layer("PartialConv2d", needs=(torch_layer("MapConv"),))
+        conv = Call("PartialConv2d", (f.rows, tuple(f.kernel), tuple(f.stride), tuple(f.padding)),
+                    {"bias": f.bias}, {"bias": True}, (helper,))
+        if not f.act:
+            return conv
+        named = Call("OrderedDict", kwargs={"conv": conv, "act": activation_source(f.act)})
+        return Call("nn.Sequential", (named,))
 
     def label(self, f: PartialConvFields) -> str:
         table = "Table I" if f.table == "lecun" else "table"

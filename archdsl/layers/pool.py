@@ -8,6 +8,7 @@ from pydantic import Field
 
 from . import register
 from .base import (
+    Call,
     Fields,
     LayerCost,
     LayerKind,
@@ -17,6 +18,7 @@ from .base import (
     fmt_kernel,
     need_image,
     numel,
+    pair_arg,
     resolve_padding,
     sliding_shape,
 )
@@ -69,6 +71,9 @@ class MaxPool(_Pool):
         pad = resolve_padding(self.name, f.padding, f.kernel)
         return nn.MaxPool2d(f.kernel, f.stride, pad, ceil_mode=f.ceil_mode)
 
+    def source(self, f: PoolFields, shape: Shape, out: Shape) -> Call:
+        return pool_call("nn.MaxPool2d", f)
+
 
 class AvgPool(_Pool):
     name = "avgpool"
@@ -84,6 +89,12 @@ class AvgPool(_Pool):
         return nn.AvgPool2d(
             f.kernel, f.stride, pad, ceil_mode=f.ceil_mode, count_include_pad=f.count_include_pad
         )
+
+    def source(self, f: AvgPoolFields, shape: Shape, out: Shape) -> Call:
+        call = pool_call("nn.AvgPool2d", f)
+        call.kwargs["count_include_pad"] = f.count_include_pad
+        call.defaults["count_include_pad"] = True
+        return call
 
 
 class GapFields(Fields):
@@ -118,8 +129,21 @@ class GlobalAvgPool(LayerKind):
         pool = nn.AdaptiveAvgPool2d(1)
         return nn.Sequential(pool, nn.Flatten(1)) if f.flatten else pool
 
+    def source(self, f: GapFields, shape: Shape, out: Shape) -> Call:
+        pool = Call("nn.AdaptiveAvgPool2d", (1,))
+        return Call("nn.Sequential", (pool, Call("nn.Flatten"))) if f.flatten else pool
+
     def label(self, f: Any) -> str:
         return "Avg Pooling"
+
+
+def pool_call(callee: str, f: PoolFields) -> Call:
+    """``nn.MaxPool2d(3, stride=2)``: the stride always written (torch's default is the window),
+    padding and ceil mode when they are not the default."""
+    pad = resolve_padding("pool", f.padding, f.kernel)
+    return Call(callee, (pair_arg(f.kernel),),
+                {"stride": pair_arg(f.stride), "padding": pair_arg(pad), "ceil_mode": f.ceil_mode},
+                {"padding": 0, "ceil_mode": False})
 
 
 register(MaxPool())

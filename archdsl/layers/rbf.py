@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from pydantic import Field, PositiveInt
 
 from . import register
-from .base import Fields, LayerCost, LayerError, LayerKind, Shape, fmt_shape
+from .base import Call, Fields, LayerCost, LayerError, LayerKind, Shape, fmt_shape, torch_layer
 
 if TYPE_CHECKING:
     from torch import nn
@@ -52,6 +52,10 @@ class Rbf(LayerKind):
         from ..torch_layers import RBFOutput
 
         return RBFOutput(shape[0], f.units, f.trainable)
+
+    def source(self, f: RbfFields, shape: Shape, out: Shape) -> Call:
+        return Call("RBFOutput", (shape[0], f.units), {"trainable": f.trainable},
+                    {"trainable": False}, (torch_layer("RBFOutput"),))
 
     def label(self, f: RbfFields) -> str:
         return f"RBF ({f.units}{', trainable' if f.trainable else ''})"

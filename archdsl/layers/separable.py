@@ -19,19 +19,32 @@ from typing import TYPE_CHECKING, Literal, Optional
 from pydantic import Field, PositiveInt, field_validator
 
 from . import register
-from .activation import ActName, build_activation
+from .activation import ACTIVATIONS, ActName, activation_source, build_activation
 from .base import (
+    Call,
     LayerCost,
     LayerKind,
     Padding,
     Pair,
     Shape,
+    call_text,
+    chain_helper,
     fmt_kernel,
     numel,
+    pair_arg,
     resolve_padding,
     sliding_shape,
 )
-from .conv import TAIL_WORDS, ConvTailFields, norm_alias, widened, window_notes
+from .conv import (
+    TAIL_WORDS,
+    ConvTailFields,
+    norm_alias,
+    tail_kwargs,
+    tail_source,
+    title_words,
+    widened,
+    window_notes,
+)
 
 if TYPE_CHECKING:
     from torch import nn
@@ -102,6 +115,41 @@ class SepConv(LayerKind):
         if f.act:
             parts["act"] = build_activation(f.act, inplace=True)
         return nn.Sequential(parts)
+
+    def source(self, f: SepConvFields, shape: Shape, out: Shape) -> Call:
+        pad = resolve_padding(self.name, f.padding, f.kernel, f.dilation)
+        mid, needs, title = [], (), ""
+        if f.mid_norm:
+            mid.append(("mid_bn", "nn.BatchNorm2d(in_channels * multiplier, eps=eps, "
+                                  "momentum=momentum)"))
+            title = "Bn"
+        if f.mid_act:
+            act = activation_source(f.mid_act, inplace=True)
+            mid.append(("mid_act", call_text(act)))
+            needs, title = act.helpers, title + ACTIVATIONS[f.mid_act][1]
+        tail, params, tail_needs, tail_title = tail_source(f)
+        if f.mid_norm and not f.norm:
+            params = ["eps: float = 1e-5", "momentum: float = 0.1"]
+        name = "SeparableConv" + (f"{title}Pointwise" if title else "") + tail_title
+        helper = chain_helper(
+            name, "A depthwise convolution, "
+            + (f"{title_words(title)}, " if title else "") + "a pointwise 1x1 convolution"
+            + (f", {title_words(tail_title)}" if tail_title else "") + ".",
+            ["in_channels: int", "out_channels: int", "kernel_size", "stride=1", "padding=0",
+             "dilation=1", "multiplier: int = 1", f"bias: bool = {not f.norm}", *params],
+            [("depthwise", "nn.Conv2d(in_channels, in_channels * multiplier, kernel_size, stride, "
+                           "padding, dilation, in_channels, False)"), *mid,
+             ("pointwise", "nn.Conv2d(in_channels * multiplier, out_channels, 1, bias=bias)"),
+             *tail], needs + tail_needs)
+        tail_kw, tail_at = tail_kwargs(f)
+        if f.mid_norm and not f.norm:
+            tail_kw.update(eps=f.eps, momentum=f.momentum)
+            tail_at.update(eps=1e-5, momentum=0.1)
+        return Call(name, (shape[0], f.filters, pair_arg(f.kernel)),
+                    {"stride": pair_arg(f.stride), "padding": pair_arg(pad),
+                     "dilation": pair_arg(f.dilation), "multiplier": f.multiplier, **tail_kw},
+                    {"stride": 1, "padding": 0, "dilation": 1, "multiplier": 1, **tail_at},
+                    (helper,))
 
     def label(self, f: SepConvFields) -> str:
         notes = [str(f.filters), *window_notes(f)]

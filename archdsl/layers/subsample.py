@@ -13,8 +13,9 @@ from typing import TYPE_CHECKING, Optional
 from pydantic import Field
 
 from . import register
-from .activation import ACTIVATIONS, ActName, build_activation
+from .activation import ACTIVATIONS, ActName, activation_source, build_activation
 from .base import (
+    Call,
     Fields,
     LayerCost,
     LayerKind,
@@ -23,6 +24,7 @@ from .base import (
     fmt_kernel,
     numel,
     sliding_shape,
+    torch_layer,
 )
 
 if TYPE_CHECKING:
@@ -63,6 +65,14 @@ class Subsample(LayerKind):
         if not f.act:
             return sub
         return nn.Sequential(OrderedDict(sub=sub, act=build_activation(f.act)))
+
+    def source(self, f: SubsampleFields, shape: Shape, out: Shape) -> Call:
+        sub = Call("TrainableSubsample", (shape[0], tuple(f.kernel), tuple(f.step)),
+                   helpers=(torch_layer("TrainableSubsample"),))
+        if not f.act:
+            return sub
+        named = Call("OrderedDict", kwargs={"sub": sub, "act": activation_source(f.act)})
+        return Call("nn.Sequential", (named,))
 
     def label(self, f: SubsampleFields) -> str:
         return f"{fmt_kernel(f.kernel)} Subsampling (trainable)"
