@@ -301,7 +301,9 @@ class Parser:
                 # ``conv: 3x3 64 /2`` -- the one-line tokens under a key.
                 if body.value is None:
                     return LayerAst(y.loc, name, repeat, kind=key)
-                line = YScalar(f"{key} {body.value}", body.loc.shifted(-len(key) - 1), body.plain)
+                # Columns of a plain scalar's tokens point into the file; a quoted one's do not.
+                start = body.loc.shifted(-len(key) - 1) if body.plain else body.loc
+                line = YScalar(f"{key} {body.value}", start, body.plain)
                 layer = self.line(line)
                 layer.name, layer.repeat = name, repeat
                 return layer
