@@ -2,8 +2,9 @@
 
 ``port_weights(spec_or_module, source)`` pairs the tensors of the two state dicts (parameters and
 buffers, batch-norm running statistics included; ``num_batches_tracked`` counters are left out
-on both sides, as old checkpoints lack them) by structure, never by name, checks the pairing on
-the outputs, and copies the weights.
+on both sides, as old checkpoints lack them) by structure, never by name, settles what the
+structure leaves open by trying each possibility on the outputs, checks the pairing on the
+outputs, and copies the weights.
 
 How tensors are paired
 ----------------------
@@ -25,15 +26,45 @@ equal ours position by position, and takes one only when nothing else could be m
   before ``f``, where ``proj`` has the shapes of ``f``'s first conv; timm's ``legacy_xception``
   registers ``skip``, ``skipbn`` before ``rep``; torchvision's ResNets register ``downsample``
   after the body, as we do;
-* a tie between two different pairings is never broken by guessing: the port is refused
-  (:class:`PortError`) and the report names the module and both pairings. A unit that moves
-  while a sibling of the same structure and shapes is still unused is such a tie. So is a
-  module tree whose search goes over :data:`SEARCH_LIMIT` states (never a hang).
+* a tie between two different pairings is never broken by guessing: the outputs settle it
+  (below) or the port is refused (:class:`PortError`) and the report names the module and the
+  pairings. A unit that moves while a sibling of the same structure and shapes is still unused
+  is such a tie. A module tree whose search goes over :data:`SEARCH_LIMIT` states is refused
+  (never a hang).
 
 When nothing fits in full (another head, another depth), the walk goes into the module that
 does not fit and applies the same rule one position at a time (registration order unless one
 sibling fits with fewer moves; a tie is a doubt), and reports each position where the shapes
 differ.
+
+How a tie is settled
+--------------------
+A tie is kept at the innermost reference module where the order of units is open (the modules
+around it pair as usual). Its candidates are *every* order of its units that fits the shapes,
+each unit paired as the matcher pairs it, or by its own candidates where it holds a tie too;
+not only the orders of the best score, since the fewest moves need not be what ``forward``
+does: timm's ``PreActBottleneck`` registers ``downsample`` first, with the shapes of ``conv3``
+in the first stage (and ``norm1``, ``norm2``, ``norm3`` of one shape there), so 3! x 2 = 12
+orders fit, and the fewest moves pair ``downsample`` with our ``conv3``. A tie with more than
+:data:`MAX_CANDIDATES` candidates is refused untried. Each candidate is tried, with the
+reference's batch-norm statistics randomised as in the check below, and kept only if it is the
+one candidate whose outputs equal the reference's (:data:`OUTPUT_RTOL`); none or several, and
+the port is refused, naming them (several: a pairing the outputs cannot tell apart, such as two
+summed branches, is still a guess).
+
+A candidate is tried on the module alone when it can be: one run of the reference records the
+tied module's input and output (forward hooks, copied before in-place operations change them),
+and our module holding exactly the same tensors runs on that input with the candidate's tensors,
+which costs a block's forward per candidate instead of two whole models, and does not depend on
+the rest of the pairing. Ties where that is not possible (no module of ours holds exactly those
+tensors, the reference module runs other than once on one tensor, or no candidate passes alone:
+a parameter-free operation may sit on the other side of the module boundary in ours) are tried
+together on the whole model, one output check per combination of their candidates, at most
+:data:`MAX_MODEL_TRIALS`. The report lists each settled tie ("decided by outputs") with the
+pairing kept and how it was tried; the whole model's output check below still runs on the final
+pairing. Ties are tried only when they are all that keeps the tensors from pairing (no mismatch,
+no other doubt); without the output check (``verify=False``, a state-dict source) they are
+refused.
 
 How a pairing is checked
 ------------------------
@@ -925,22 +956,25 @@ def settle_ties(al: Alignment, ours: list[tuple[str, Shape]], theirs: list[tuple
     for n, tie in enumerate(al.ties):
         matches = _module_trials(tie, calls.get(tie.module, []), model, our_names, their_names,
                                  state)
-        if matches is None or not matches:
-            continue  # the whole model decides
+        if not matches:
+            continue  # not tried, or no candidate passes alone: the whole model decides
         if len(matches) == 1:
             settled[n] = matches[0]
             why[n] = "tried on the module alone, on its input in the reference"
         else:
             why[n] = _several(tie, matches, "on the module alone")
     rest = [n for n in range(len(al.ties)) if n not in settled and n not in why]
-    if rest:
+    if rest and len(settled) < len(why):  # a tie left open: the port is refused anyway
+        why.update((n, "not tried on the whole model: another tie is not settled") for n in rest)
+    elif rest:
         _model_trials(al, rest, settled, why, model, reference, our_names, their_names,
                       input_shape, seed)
     return _settled(al, settled, why)
 
 
 def _settleable(al: Alignment, ours: list, theirs: list) -> bool:
-    """Whether the ties are the only doubts and each candidate pairs every tensor by shape."""
+    """Whether the ties are the only doubts and, with them paired by any of their candidates
+    (which all fit the shapes), every tensor pairs."""
     if len(al.doubts) != len(al.ties) or len(ours) != len(theirs) or len(al.order) != len(ours):
         return False
     order = list(al.order)
