@@ -2,8 +2,9 @@
 
 ``port_weights(spec_or_module, source)`` pairs the tensors of the two state dicts (parameters and
 buffers, batch-norm running statistics included; ``num_batches_tracked`` counters are left out
-on both sides, as old checkpoints lack them) by structure, never by name, checks the pairing on
-the outputs, and copies the weights.
+on both sides, as old checkpoints lack them) by structure, never by name, settles what the
+structure leaves open by trying each possibility on the outputs, checks the pairing on the
+outputs, and copies the weights.
 
 How tensors are paired
 ----------------------
@@ -25,15 +26,45 @@ equal ours position by position, and takes one only when nothing else could be m
   before ``f``, where ``proj`` has the shapes of ``f``'s first conv; timm's ``legacy_xception``
   registers ``skip``, ``skipbn`` before ``rep``; torchvision's ResNets register ``downsample``
   after the body, as we do;
-* a tie between two different pairings is never broken by guessing: the port is refused
-  (:class:`PortError`) and the report names the module and both pairings. A unit that moves
-  while a sibling of the same structure and shapes is still unused is such a tie. So is a
-  module tree whose search goes over :data:`SEARCH_LIMIT` states (never a hang).
+* a tie between two different pairings is never broken by guessing: the outputs settle it
+  (below) or the port is refused (:class:`PortError`) and the report names the module and the
+  pairings. A unit that moves while a sibling of the same structure and shapes is still unused
+  is such a tie. A module tree whose search goes over :data:`SEARCH_LIMIT` states is refused
+  (never a hang).
 
 When nothing fits in full (another head, another depth), the walk goes into the module that
 does not fit and applies the same rule one position at a time (registration order unless one
 sibling fits with fewer moves; a tie is a doubt), and reports each position where the shapes
 differ.
+
+How a tie is settled
+--------------------
+A tie is kept at the innermost reference module where the order of units is open (the modules
+around it pair as usual). Its candidates are *every* order of its units that fits the shapes,
+each unit paired as the matcher pairs it, or by its own candidates where it holds a tie too;
+not only the orders of the best score, since the fewest moves need not be what ``forward``
+does: timm's ``PreActBottleneck`` registers ``downsample`` first, with the shapes of ``conv3``
+in the first stage (and ``norm1``, ``norm2``, ``norm3`` of one shape there), so 3! x 2 = 12
+orders fit, and the fewest moves pair ``downsample`` with our ``conv3``. A tie with more than
+:data:`MAX_CANDIDATES` candidates is refused untried. Each candidate is tried, with the
+reference's batch-norm statistics randomised as in the check below, and kept only if it is the
+one candidate whose outputs equal the reference's (:data:`OUTPUT_RTOL`); none or several, and
+the port is refused, naming them (several: a pairing the outputs cannot tell apart, such as two
+summed branches, is still a guess).
+
+A candidate is tried on the module alone when it can be: one run of the reference records the
+tied module's input and output (forward hooks, copied before in-place operations change them),
+and our module holding exactly the same tensors runs on that input with the candidate's tensors,
+which costs a block's forward per candidate instead of two whole models, and does not depend on
+the rest of the pairing. Ties where that is not possible (no module of ours holds exactly those
+tensors, the reference module runs other than once on one tensor, or no candidate passes alone:
+a parameter-free operation may sit on the other side of the module boundary in ours) are tried
+together on the whole model, one output check per combination of their candidates, at most
+:data:`MAX_MODEL_TRIALS`. The report lists each settled tie ("decided by outputs") with the
+pairing kept and how it was tried; the whole model's output check below still runs on the final
+pairing. Ties are tried only when they are all that keeps the tensors from pairing (no mismatch,
+no other doubt); without the output check (``verify=False``, a state-dict source) they are
+refused.
 
 How a pairing is checked
 ------------------------
@@ -149,6 +180,30 @@ class Alignment:
     doubts: list[str]  # places where several pairings fit (ambiguous: nothing is guessed)
     decided: list[str] = field(default_factory=list)  # ties in order broken by our structure
     doubt_at: list[int] = field(default_factory=list)  # our positions of the doubts
+    ties: list[Tie] = field(default_factory=list)  # the doubts the outputs may settle
+    by_outputs: list[str] = field(default_factory=list)  # ties the outputs settled
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One pairing of a tied module: reference indices for our positions ``start ..``."""
+
+    order: tuple[int, ...]
+    text: str  # "[unit -> ours, ...]"
+
+
+@dataclass(frozen=True)
+class Tie:
+    """A reference module whose pairing the shapes leave open (a doubt, placed in registration
+    order meanwhile), with every pairing of it that fits them: the outputs may decide
+    (:func:`settle_ties`). No candidates when there are too many to try."""
+
+    module: str  # the reference module ('' for the whole reference)
+    ours: str | None  # our module holding exactly our tensors start .. end ('' the whole model)
+    start: int
+    end: int
+    doubt: str  # its text in Alignment.doubts
+    candidates: tuple[Candidate, ...]
 
 
 @dataclass(frozen=True)
@@ -162,14 +217,24 @@ class _Fit:
     reordered: tuple[str, ...] = ()
     decided: tuple[str, ...] = ()
     ambiguity: str | None = None  # set when another pairing scores the same
+    tie: str | None = None  # the ambiguity when it is between orders of this module's units
+    parts: tuple[Unit, ...] = ()  # the units of ``steps``
 
 
 _EMPTY = _Fit((0, 0), ())
 SEARCH_LIMIT = 20_000  # states of the order search (real networks: under 100; 1 s is ~10,000)
+# A tie is settled by trying its pairings (module docstring). timm's resnetv2_50 has 12 in its
+# first unit (3 same-shaped batch norms x 2 same-shaped 1x1 convs); a module with more is refused.
+MAX_CANDIDATES = 24
+MAX_MODEL_TRIALS = 24  # whole-model runs, for the ties a module alone cannot settle
 
 
 class _GaveUp(Exception):
     """The order search went over :data:`SEARCH_LIMIT` (a pathological module tree)."""
+
+
+class _TooMany(Exception):
+    """A tie has more than :data:`MAX_CANDIDATES` pairings that fit the shapes."""
 
 
 class _Matcher:
@@ -195,6 +260,7 @@ class _Matcher:
         self._print: dict[int, int] = {}
         self._kind: dict[int, int] = {}
         self._kinds: dict[tuple, int] = {}
+        self._candidates: dict[tuple[int, int], list[Candidate]] = {}
         self.states = 0  # of the order search, over all modules
 
     # -- facts about units ---------------------------------------------------------------------
@@ -335,24 +401,26 @@ class _Matcher:
         score, g, k, fit, rest = options[0]
         step = (self.name(units[k]), at, at + len(fit.order))
         steps = (step, *rest.steps)
+        parts = (units[k], *rest.parts)
         reordered = fit.reordered + rest.reordered
         if k != first:
             reordered = (f"{self.name(units[k])} paired before {self.name(units[first])}",
                          *reordered)
         decided = fit.decided + rest.decided
         ambiguity = fit.ambiguity or rest.ambiguity
+        tie = rest.tie
         ties = [o for o in options[1:] if o[0] == score]
         if ties:
             other = ties[0]
             other_steps = ((self.name(units[other[2]]), at, at + len(other[3].order)),
                            *other[4].steps)
-            ambiguity = (f"{where}: {self.steps_text(steps)} and "
-                         f"{self.steps_text(other_steps)} fit the shapes equally well")
+            ambiguity = tie = (f"{where}: {self.steps_text(steps)} and "
+                               f"{self.steps_text(other_steps)} fit the shapes equally well")
         elif k != first and taken[g] + 1 < len(groups[g]):
             twin = units[groups[g][taken[g] + 1]]
-            ambiguity = (f"{where}: {self.steps_text(steps)} fits, and so "
-                         f"does the same with {self.name(units[k])} and {self.name(twin)} "
-                         f"(same shapes) swapped")
+            ambiguity = tie = (f"{where}: {self.steps_text(steps)} fits, and so "
+                               f"does the same with {self.name(units[k])} and {self.name(twin)} "
+                               f"(same shapes) swapped")
         else:
             runner_up = [o for o in options[1:] if o[0][0] == score[0]]
             if runner_up:
@@ -361,7 +429,8 @@ class _Matcher:
                            f"{self.name(units[other[2]])}: both orders fit the shapes, the "
                            f"other cuts more reference modules across modules of ours",
                            *decided)
-        return _Fit(score, fit.order + rest.order, steps, reordered, decided, ambiguity)
+        return _Fit(score, fit.order + rest.order, steps, reordered, decided, ambiguity, tie,
+                    parts)
 
     # -- the walk that never fails (for the report) ---------------------------------------------
 
@@ -375,9 +444,15 @@ class _Matcher:
             out.reordered += fit.reordered
             out.decided += fit.decided
             return pos + size
-        if fit is not None:  # ambiguous: registration order, which does not fit (docstring)
-            out.doubts.append(f"ambiguous {fit.ambiguity}")
+        if fit is not None and fit.tie is None:  # the order here is decided; a tie is inside
+            assert isinstance(unit, _Module)
+            for part, (_, start, _) in zip(fit.parts, fit.steps, strict=True):
+                self.place(part, start, out)
+            return pos + size
+        if fit is not None:  # a tie: registration order, which does not fit (docstring)
+            out.doubts.append(f"ambiguous {fit.tie}")
             out.doubt_at.append(pos)
+            out.ties.append(self.tie(unit, pos, out.doubts[-1]))
             out.order += self.flat(unit)
             return pos + size
         if isinstance(unit, list):  # the mismatches say where
@@ -389,6 +464,74 @@ class _Matcher:
             pos = self.place(left[k], pos, out)
             del left[k]
         return pos
+
+    # -- the pairings of a tie, for the outputs to decide ---------------------------------------
+
+    def tie(self, unit: Unit, pos: int, doubt: str) -> Tie:
+        """The tie at ``unit`` from ``pos``, with all its candidate pairings (or none when there
+        are more than :data:`MAX_CANDIDATES`, or too many orders to search)."""
+        end = pos + self.size(unit)
+        if self.our_names is None:
+            ours = None
+        else:
+            ours = "" if (pos, end) == (0, len(self.ours)) else self.spans.get((pos, end))
+        module = unit.prefix if isinstance(unit, _Module) else self.names[unit[0]]
+        try:
+            found = tuple(self.candidates(unit, pos))
+        except (_TooMany, _GaveUp):
+            found = ()
+        return Tie(module, ours, pos, end, doubt, found)
+
+    def candidates(self, unit: Unit, pos: int) -> list[Candidate]:
+        """The pairings of ``unit`` from ``pos`` to try: the matcher's where it found no tie,
+        every order of the units that fits the shapes where it found one."""
+        key = (id(unit), pos)
+        if key not in self._candidates:
+            fit = self.best(unit, pos)
+            end = pos + self.size(unit)
+            if fit is None:
+                found = []
+            elif fit.ambiguity is None or isinstance(unit, list):
+                found = [Candidate(fit.order, self.steps_text([(self.name(unit), pos, end)]))]
+            elif fit.tie is None:  # the order here is decided: the ties inside vary
+                found = self._product([self.candidates(u, a)
+                                       for u, (_, a, _) in zip(fit.parts, fit.steps, strict=True)])
+            else:
+                found = self._orders(unit, pos)
+            self._candidates[key] = found
+        return self._candidates[key]
+
+    @staticmethod
+    def _product(choices: list[list[Candidate]]) -> list[Candidate]:
+        found = [Candidate((), "")]
+        for options in choices:
+            if len(found) * len(options) > MAX_CANDIDATES:
+                raise _TooMany
+            found = [Candidate(a.order + b.order, _joined(a.text, b.text))
+                     for a in found for b in options]
+        return found
+
+    def _orders(self, module: _Module, pos: int) -> list[Candidate]:
+        """Every order of the module's units (each by its own candidates) that fits the shapes,
+        at any score: the fewest moves need not be what ``forward`` does."""
+        found: list[Candidate] = []
+
+        def extend(left: tuple[Unit, ...], at: int, done: Candidate) -> None:
+            self.states += 1
+            if self.states > SEARCH_LIMIT:
+                raise _GaveUp
+            if not left:
+                found.append(done)
+                if len(found) > MAX_CANDIDATES:
+                    raise _TooMany
+                return
+            for k, u in enumerate(left):
+                for c in self.candidates(u, at):
+                    extend(left[:k] + left[k + 1:], at + len(c.order),
+                           Candidate(done.order + c.order, _joined(done.text, c.text)))
+
+        extend(tuple(module.units), pos, Candidate((), ""))
+        return found
 
     def _local_choice(self, left: list[Unit], pos: int, out: Alignment) -> int:
         """In a module that does not fit in full: the unit to walk next. The rule of
@@ -417,6 +560,11 @@ class _Matcher:
         if k:
             out.reordered.append(f"{self.name(left[k])} paired before {self.name(left[0])}")
         return k
+
+
+def _joined(a: str, b: str) -> str:
+    """Two "[unit -> ours, ...]" texts as one."""
+    return f"{a[:-1]}, {b[1:]}" if a and b else a or b
 
 
 def align(ours: list[Shape], theirs: list[tuple[str, Shape]],
@@ -493,6 +641,7 @@ class PortReport:
     left_theirs: list[tuple[str, Shape]] = field(default_factory=list)
     reordered: list[str] = field(default_factory=list)
     decided: list[str] = field(default_factory=list)  # ties in order broken by our structure
+    by_outputs: list[str] = field(default_factory=list)  # ties settled by trying each pairing
     doubts: list[str] = field(default_factory=list)  # ambiguities: nothing is guessed
     doubt_at: list[int] = field(default_factory=list)  # our positions of the doubts
     check: OutputCheck | None = None
@@ -523,6 +672,7 @@ class PortReport:
                  f"({self.ignored} num_batches_tracked ignored)"]
         lines += [f"  reordered: {r}" for r in self.reordered]
         lines += [f"  decided by structure: {d}" for d in self.decided]
+        lines += [f"  decided by outputs: {d}" for d in self.by_outputs]
         lines += [f"  {d}" for d in self.doubts[:limit]]
         lines += [f"  mismatch {m}" for m in self.mismatches[:limit]]
         if len(self.mismatches) > limit:
@@ -544,10 +694,15 @@ class PortReport:
 def pair_up(ours: list[tuple[str, Shape]], theirs: list[tuple[str, Shape]],
             source: str = "") -> PortReport:
     """Pair two (name, shape) lists structurally; the report lists every mismatch and doubt."""
-    al = align([s for _, s in ours], theirs, [n for n, _ in ours])
+    return _report(align([s for _, s in ours], theirs, [n for n, _ in ours]), ours, theirs,
+                   source)
+
+
+def _report(al: Alignment, ours: list[tuple[str, Shape]], theirs: list[tuple[str, Shape]],
+            source: str) -> PortReport:
     ordered = [theirs[i] for i in al.order]
-    report = PortReport(source, reordered=al.reordered, decided=al.decided, doubts=al.doubts,
-                        doubt_at=al.doubt_at)
+    report = PortReport(source, reordered=al.reordered, decided=al.decided,
+                        by_outputs=al.by_outputs, doubts=al.doubts, doubt_at=al.doubt_at)
     for k in range(min(len(ours), len(ordered))):
         (a, sa), (b, sb) = ours[k], ordered[k]
         if sa == sb:
@@ -692,11 +847,17 @@ def port_weights(target: Spec | nn.Module, source: Any = None, *,
     ours_state = model.state_dict(keep_vars=True)
     ours, ignored = _entries(ours_state)
     theirs, ignored_theirs = _entries(theirs_state)
-    report = pair_up(ours, theirs, name)
+    al = align([s for _, s in ours], theirs, [n for n, _ in ours])
+    if al.ties and verify and reference is not None:
+        assert input_shape is not None
+        al = settle_ties(al, ours, theirs, model, reference, tuple(input_shape))
+    report = _report(al, ours, theirs, name)
     report.ignored = ignored + ignored_theirs
     report.model = model
     if not report.paired and not partial:
         why = "the pairing is ambiguous" if report.doubts else "the tensors do not pair up"
+        if al.ties and not verify and reference is not None:
+            why += " (the output check may settle it: drop verify=False, --no-verify)"
         raise PortError(f"cannot port from {name}: {why}", report)
     if not report.paired:
         report.unchecked = "a partial port"
@@ -720,6 +881,17 @@ def port_weights(target: Spec | nn.Module, source: Any = None, *,
     return report
 
 
+def _randomised(reference: nn.Module, seed: int) -> tuple[nn.Module, torch.Generator]:
+    """An eval copy of the reference with random batch-norm statistics, and the random input
+    drawn after them: the same for every check of one port."""
+    import torch
+
+    gen = torch.Generator().manual_seed(seed)
+    theirs = copy.deepcopy(reference).eval()
+    randomise_norm_statistics(theirs, gen)
+    return theirs, gen
+
+
 def check_outputs(model: nn.Module, reference: nn.Module, pairs: Sequence[tuple[str, str]],
                   input_shape: Shape, seed: int = 0) -> OutputCheck:
     """Run copies of ``model`` (with the reference's tensors copied in by ``pairs``) and of the
@@ -727,9 +899,7 @@ def check_outputs(model: nn.Module, reference: nn.Module, pairs: Sequence[tuple[
     is changed, nor the global random state."""
     import torch
 
-    gen = torch.Generator().manual_seed(seed)
-    theirs = copy.deepcopy(reference).eval()
-    randomise_norm_statistics(theirs, gen)
+    theirs, gen = _randomised(reference, seed)
     ours = copy.deepcopy(model).eval()
     _copy_pairs(ours.state_dict(keep_vars=True), theirs.state_dict(), pairs)
     x = torch.randn(1, *input_shape, generator=gen)
@@ -740,6 +910,13 @@ def check_outputs(model: nn.Module, reference: nn.Module, pairs: Sequence[tuple[
             return OutputCheck(input_shape, 0.0, 0.0, f"the reference does not run on it "
                                f"({type(exc).__name__}: {str(exc).splitlines()[0]})")
         a = _main_output(ours(x.to(_device(ours))))
+    return compare_outputs(a, b, input_shape)
+
+
+def compare_outputs(a: torch.Tensor | str, b: torch.Tensor | str, input_shape: Shape
+                    ) -> OutputCheck:
+    """Ours (``a``) against the reference's (``b``), at :data:`OUTPUT_RTOL`; a string says why
+    there is no output."""
     if isinstance(a, str) or isinstance(b, str):
         return OutputCheck(input_shape, 0.0, 0.0, a if isinstance(a, str) else b)
     a, b = a.detach().float().cpu(), b.detach().float().cpu()
@@ -753,6 +930,192 @@ def check_outputs(model: nn.Module, reference: nn.Module, pairs: Sequence[tuple[
         return OutputCheck(input_shape, diff, scale, "the reference outputs zeros on it, which "
                            "tells nothing")
     return OutputCheck(input_shape, diff, scale)
+
+
+# --- ties settled by the outputs --------------------------------------------------------------
+
+def settle_ties(al: Alignment, ours: list[tuple[str, Shape]], theirs: list[tuple[str, Shape]],
+                model: nn.Module, reference: nn.Module, input_shape: Shape,
+                seed: int = 0) -> Alignment:
+    """Settle each tie of ``al`` by trying its candidate pairings (module docstring): the one
+    candidate whose outputs equal the reference's is taken; a tie with none or several stays a
+    doubt that names them. Nothing is tried unless the ties are all that is left in doubt and
+    every candidate pairs all tensors; ``al`` is not changed."""
+    import torch
+
+    if not _settleable(al, ours, theirs):
+        return al
+    settled: dict[int, Candidate] = {}  # by position of the tie in al.ties
+    why: dict[int, str] = {}  # how each was settled, or why not
+    our_names = [n for n, _ in ours]
+    their_names = [n for n, _ in theirs]
+    theirs_model, gen = _randomised(reference, seed)
+    x = torch.randn(1, *input_shape, generator=gen)
+    calls = _module_calls(theirs_model, [t.module for t in al.ties], x)
+    state = theirs_model.state_dict()
+    for n, tie in enumerate(al.ties):
+        matches = _module_trials(tie, calls.get(tie.module, []), model, our_names, their_names,
+                                 state)
+        if not matches:
+            continue  # not tried, or no candidate passes alone: the whole model decides
+        if len(matches) == 1:
+            settled[n] = matches[0]
+            why[n] = "tried on the module alone, on its input in the reference"
+        else:
+            why[n] = _several(tie, matches, "on the module alone")
+    rest = [n for n in range(len(al.ties)) if n not in settled and n not in why]
+    if rest and len(settled) < len(why):  # a tie left open: the port is refused anyway
+        why.update((n, "not tried on the whole model: another tie is not settled") for n in rest)
+    elif rest:
+        _model_trials(al, rest, settled, why, model, reference, our_names, their_names,
+                      input_shape, seed)
+    return _settled(al, settled, why)
+
+
+def _settleable(al: Alignment, ours: list, theirs: list) -> bool:
+    """Whether the ties are the only doubts and, with them paired by any of their candidates
+    (which all fit the shapes), every tensor pairs."""
+    if len(al.doubts) != len(al.ties) or len(ours) != len(theirs) or len(al.order) != len(ours):
+        return False
+    order = list(al.order)
+    for tie in al.ties:
+        if not tie.candidates:
+            return False
+        order[tie.start:tie.end] = tie.candidates[0].order
+    return all(s == theirs[i][1] for (_, s), i in zip(ours, order, strict=True))
+
+
+def _module_calls(model: nn.Module, prefixes: list[str], x: torch.Tensor
+                  ) -> dict[str, list[tuple[tuple, bool, torch.Tensor | str]]]:
+    """Run ``model`` on ``x`` and record each call of the modules named ``prefixes``: copies of
+    its positional arguments, whether it had keyword arguments, and its main output (copied
+    before later in-place operations can change them)."""
+    import torch
+
+    calls: dict[str, list[tuple[tuple, bool, Any]]] = {p: [] for p in prefixes}
+    handles = []
+
+    def clone(value: Any) -> Any:
+        return value.detach().clone() if isinstance(value, torch.Tensor) else value
+
+    for prefix in prefixes:
+        module = model.get_submodule(prefix)
+
+        def before(_m: nn.Module, args: tuple, kwargs: dict, prefix: str = prefix) -> None:
+            calls[prefix].append((tuple(clone(a) for a in args), bool(kwargs), None))
+
+        def after(_m: nn.Module, _args: tuple, output: Any, prefix: str = prefix) -> None:
+            args, kw, _ = calls[prefix][-1]
+            calls[prefix][-1] = (args, kw, clone(_main_output(output)))
+
+        handles.append(module.register_forward_pre_hook(before, with_kwargs=True))
+        handles.append(module.register_forward_hook(after))
+    try:
+        with torch.no_grad():
+            model(x.to(_device(model)))
+    except Exception:  # noqa: BLE001 -- the whole-model trials report why it does not run
+        return {}
+    finally:
+        for handle in handles:
+            handle.remove()
+    return calls
+
+
+def _module_trials(tie: Tie, calls: list, model: nn.Module, our_names: list[str],
+                   their_names: list[str], state: Mapping[str, Any]) -> list[Candidate] | None:
+    """The candidates of ``tie`` whose module of ours, given the input the reference module got,
+    gives its output; None when that cannot be tried (no module of ours holds exactly these
+    tensors, the reference module ran other than once on one tensor, ours does not run)."""
+    import torch
+
+    if tie.ours is None or len(calls) != 1:
+        return None
+    args, keywords, expected = calls[0]
+    if keywords or len(args) != 1 or not isinstance(args[0], torch.Tensor) \
+            or not isinstance(expected, torch.Tensor):
+        return None
+    ours = copy.deepcopy(model.get_submodule(tie.ours)).eval()
+    dest = ours.state_dict(keep_vars=True)
+    strip = len(tie.ours) + 1 if tie.ours else 0
+    names = [n[strip:] for n in our_names[tie.start:tie.end]]
+    matches = []
+    for candidate in tie.candidates:
+        _copy_pairs(dest, state, [(a, their_names[i])
+                                  for a, i in zip(names, candidate.order, strict=True)])
+        try:
+            with torch.no_grad():
+                out = _main_output(ours(args[0].clone().to(_device(ours))))
+        except Exception:  # noqa: BLE001 -- not the reference module's input: try the whole
+            return None
+        check = compare_outputs(out, expected, tuple(args[0].shape))
+        if check.problem:
+            return None  # other shapes, no tensor, zeros: this module alone tells nothing
+        if check.ok:
+            matches.append(candidate)
+    return matches
+
+
+def _model_trials(al: Alignment, rest: list[int], settled: dict[int, Candidate],
+                  why: dict[int, str], model: nn.Module, reference: nn.Module,
+                  our_names: list[str], their_names: list[str], input_shape: Shape,
+                  seed: int) -> None:
+    """Settle the ties ``rest`` together by whole-model output checks, one per combination of
+    their candidates (at most :data:`MAX_MODEL_TRIALS`); fills ``settled`` or ``why``."""
+    import itertools
+
+    ties = [al.ties[n] for n in rest]
+    trials = math.prod(len(t.candidates) for t in ties)
+    if trials > MAX_MODEL_TRIALS:
+        for n in rest:
+            why[n] = (f"not tried: the module alone cannot be run, and the whole model would "
+                      f"need {trials} runs (more than {MAX_MODEL_TRIALS})")
+        return
+    order = list(al.order)
+    for n, candidate in settled.items():
+        order[al.ties[n].start:al.ties[n].end] = candidate.order
+    passed = []
+    for combination in itertools.product(*(t.candidates for t in ties)):
+        for tie, candidate in zip(ties, combination, strict=True):
+            order[tie.start:tie.end] = candidate.order
+        pairs = [(a, their_names[i]) for a, i in zip(our_names, order, strict=True)]
+        if check_outputs(model, reference, pairs, input_shape, seed).ok:
+            passed.append(combination)
+    if len(passed) == 1:
+        for n, candidate in zip(rest, passed[0], strict=True):
+            settled[n] = candidate
+            why[n] = "tried on the whole model"
+        return
+    for k, n in enumerate(rest):
+        matches = list(dict.fromkeys(c[k] for c in passed))
+        why[n] = _several(al.ties[n], matches, "on the whole model")
+
+
+def _several(tie: Tie, matches: list[Candidate], where: str) -> str:
+    """Why the outputs do not settle ``tie``: none or several of its candidates reproduce them."""
+    shown = matches or list(tie.candidates)
+    what = (f"{len(matches)} of its {len(tie.candidates)} pairings that fit the shapes give "
+            f"the reference's outputs" if matches else
+            f"none of its {len(tie.candidates)} pairings that fit the shapes gives the "
+            f"reference's outputs")
+    return f"{what} ({where}): " + "; ".join(c.text for c in shown)
+
+
+def _settled(al: Alignment, settled: dict[int, Candidate], why: dict[int, str]) -> Alignment:
+    """``al`` with the settled ties in their pairing and the others' doubts saying why not."""
+    order = list(al.order)
+    doubts, doubt_at, ties, by_outputs = [], [], [], list(al.by_outputs)
+    for n, tie in enumerate(al.ties):
+        if n in settled:
+            order[tie.start:tie.end] = settled[n].order
+            by_outputs.append(f"{tie.module or '(the reference)'}: {settled[n].text}, the only "
+                              f"one of the {len(tie.candidates)} pairings that fit the shapes "
+                              f"to give the reference's outputs ({why[n]})")
+        else:
+            doubts.append(f"{tie.doubt}; {why[n]}" if n in why else tie.doubt)
+            doubt_at.append(tie.start)
+            ties.append(tie)
+    return replace(al, order=order, doubts=doubts, doubt_at=doubt_at, ties=ties,
+                   by_outputs=by_outputs)
 
 
 def _main_output(out: Any) -> torch.Tensor | str:

@@ -1,9 +1,10 @@
 """``archdsl port`` never reports success on a wrong pairing.
 
-Where two pairings of the tensors fit the shapes, the matcher decides by our module tree or
-refuses; after pairing, the outputs are compared with the reference's (archdsl/port.py). The
-references here register a residual's shortcut before its body (torchvision's RegNet does), or
-use two same-shaped layers in another order than they register them.
+Where two pairings of the tensors fit the shapes, the matcher decides by our module tree, or
+tries each pairing that fits and keeps the one whose outputs equal the reference's, or refuses;
+after pairing, the whole model's outputs are compared with the reference's (archdsl/port.py).
+The references here register a residual's shortcut before its body (torchvision's RegNet and
+timm's ResNet-v2 do), or use two same-shaped layers in another order than they register them.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from torch import nn
 import archdsl
 from archdsl.cli import main
 from archdsl.port import (
+    MAX_CANDIDATES,
     PortError,
     align,
     check_outputs,
@@ -123,20 +125,171 @@ THREE_CONVS = """
     """
 
 
-def test_a_moved_unit_among_same_shaped_siblings_is_refused(write_spec) -> None:
+def test_a_moved_unit_among_same_shaped_siblings_is_settled_by_the_outputs(write_spec) -> None:
+    torch.manual_seed(0)
     spec = archdsl.load(write_spec(THREE_CONVS))
+    reference = Swappable()
+    # The shapes alone leave it open: refused without the output check.
+    with pytest.raises(PortError, match="ambiguous.*the output check may settle it") as err:
+        port_weights(spec, reference, verify=False)
+    (doubt,) = err.value.report.doubts
+    assert "[a -> conv, b -> conv_2, last -> conv_3]" in doubt
+    assert "a and b (same shapes) swapped" in doubt
+    # Both orders of a and b are tried; only the one forward uses gives the reference's outputs.
+    report = port_weights(spec, reference)
+    pairs = dict(report.pairs)
+    assert (pairs["conv.weight"], pairs["conv_2.weight"], pairs["conv_3.weight"]) == (
+        "a.weight", "b.weight", "last.weight")
+    (note,) = report.by_outputs
+    assert "[a -> conv, b -> conv_2, last -> conv_3]" in note and "of the 2 pairings" in note
+    assert not report.doubts and report.check is not None and report.check.ok
+    assert "decided by outputs: (the reference)" in report.summary()
+    ours, theirs = outputs(report.model, reference, spec.input_shape)
+    torch.testing.assert_close(ours, theirs, atol=ATOL, rtol=RTOL)
+
+
+class Parallel(nn.Module):
+    """``a`` and ``b`` summed: either pairing of them gives the same outputs."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.last = nn.Conv2d(4, 8, 1)
+        self.a = nn.Conv2d(4, 4, 3, padding=1)
+        self.b = nn.Conv2d(4, 4, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.last(self.a(x) + self.b(x))
+
+
+TWIN_BRANCHES = """
+    name: twins
+    input: [4, 6, 6]
+    network:
+      - add: [conv 3x3 4, conv 3x3 4]
+      - conv 1x1 8
+    """
+
+
+def test_a_tie_the_outputs_cannot_settle_is_refused(write_spec) -> None:
+    # Two pairings that both give the reference's outputs: nothing tells which is meant.
+    spec = archdsl.load(write_spec(TWIN_BRANCHES))
     target = spec.build()
     before = {k: v.clone() for k, v in target.state_dict().items()}
     with pytest.raises(PortError, match="ambiguous") as err:
-        port_weights(target, Swappable(), input_shape=spec.input_shape)
+        port_weights(target, Parallel(), input_shape=spec.input_shape)
     report = err.value.report
-    assert report is not None and not report.ok and report.copied == 0
+    assert report is not None and not report.ok and report.copied == 0 and not report.by_outputs
     (doubt,) = report.doubts
-    # Both candidate pairings are named.
-    assert "[a -> conv, b -> conv_2, last -> conv_3]" in doubt
-    assert "a and b (same shapes) swapped" in doubt
+    assert "2 of its 2 pairings that fit the shapes give the reference's outputs" in doubt
+    assert "[a -> 0.branch0, b -> 0.branch1, last -> conv]" in doubt
+    assert "[b -> 0.branch0, a -> 0.branch1, last -> conv]" in doubt
     for k, v in target.state_dict().items():
         assert torch.equal(v, before[k]), f"{k} was written by a refused port"
+
+    # No pairing gives the reference's outputs (ours has a ReLU the reference lacks): refused too,
+    # naming every pairing tried.
+    relu = archdsl.load(write_spec(THREE_CONVS.replace("conv 3x3 4,", "conv 3x3 4 relu,", 1)))
+    with pytest.raises(PortError, match="ambiguous") as err:
+        port_weights(relu, Swappable())
+    (doubt,) = err.value.report.doubts
+    assert "none of its 2 pairings that fit the shapes gives the reference's outputs" in doubt
+    assert "[a -> conv, b -> conv_2, last -> conv_3]" in doubt
+    assert "[b -> conv, a -> conv_2, last -> conv_3]" in doubt
+
+
+MINI_PREACT = """
+    name: mini_preact
+    input: [3, 16, 16]
+    defaults:
+      conv: {bias: false}
+    blocks:
+      preact_bottleneck:                # as in specs/resnetv2_50.yaml
+        args: {c: null, s: 1}
+        seq:
+          - {batchnorm: relu, name: norm1, when: $(s != 1 or in.channels != 4 * c)}
+          - residual:
+              body:
+                - {batchnorm: relu, name: norm1, when: $(s == 1 and in.channels == 4 * c)}
+                - conv 1x1 $c as conv1
+                - batchnorm relu as norm2
+                - conv 3x3 $c /$s as conv2
+                - batchnorm relu as norm3
+                - conv 1x1 $(4 * c) as conv3
+              shortcut:
+                - {conv: 1x1 $(4 * c) /$s, when: $(s != 1 or in.channels != 4 * c)}
+    network:
+      - conv 3x3 8 as stem
+      - preact_bottleneck 8 2
+      - preact_bottleneck 8
+    """
+
+
+def test_timm_preact_units_are_settled_on_the_unit_alone(write_spec) -> None:
+    # timm's own ResNet-v2 stage: PreActBottleneck registers downsample (32x8x1x1) before norm1,
+    # and conv3 has its shapes, as norm1, norm2, norm3 (8 each) have each other's: 3! x 2
+    # pairings fit the shapes. Each is tried on the unit alone, on the input it gets in timm.
+    from collections import OrderedDict
+
+    from timm.layers import BatchNormAct2d, create_conv2d
+    from timm.models.resnetv2 import ResNetStage
+
+    torch.manual_seed(0)
+    reference = nn.Sequential(OrderedDict(
+        stem=nn.Conv2d(3, 8, 3, padding=1, bias=False),
+        stage=ResNetStage(8, 32, stride=2, dilation=1, depth=2, conv_layer=create_conv2d,
+                          norm_layer=BatchNormAct2d))).eval()
+    randomise_norm_statistics(reference)
+    spec = archdsl.load(write_spec(MINI_PREACT))
+    report = port_weights(spec, reference)
+    pairs = dict(report.pairs)
+    assert pairs["preact_bottleneck.1.shortcut.0.weight"] == "stage.blocks.0.downsample.conv.weight"
+    assert pairs["preact_bottleneck.1.body.conv3.weight"] == "stage.blocks.0.conv3.weight"
+    assert pairs["preact_bottleneck.norm1.bn.weight"] == "stage.blocks.0.norm1.weight"
+    (note,) = report.by_outputs
+    assert note.startswith("stage.blocks.0: ") and "of the 12 pairings" in note
+    assert "on the module alone" in note
+    assert report.ok and report.check is not None
+    assert report.check.max_diff <= report.check.tolerance
+    ours, theirs = outputs(report.model, reference, spec.input_shape)
+    torch.testing.assert_close(ours, theirs, atol=ATOL, rtol=RTOL)
+
+
+class Nested(nn.Module):
+    """:class:`Swappable` inside a module of its own, with a head after it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.body = Swappable()
+        self.head = nn.Conv2d(8, 2, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.body(x))
+
+
+def test_a_tie_no_module_of_ours_holds_is_settled_on_the_whole_model(write_spec) -> None:
+    # Our three convs are not one module: the candidates are tried on the whole model instead.
+    torch.manual_seed(0)
+    spec = archdsl.load(write_spec(THREE_CONVS.replace("conv 1x1 8]", "conv 1x1 8, conv 1x1 2]")))
+    reference = Nested()
+    report = port_weights(spec, reference)
+    (note,) = report.by_outputs
+    assert note.startswith("body: [body.a -> conv, body.b -> conv_2, body.last -> conv_3]")
+    assert "on the whole model" in note and report.ok
+    ours, theirs = outputs(report.model, reference, spec.input_shape)
+    torch.testing.assert_close(ours, theirs, atol=ATOL, rtol=RTOL)
+
+
+def test_a_tie_with_too_many_pairings_is_not_tried() -> None:
+    # A unit that must move and k same-shaped siblings: k! pairings fit the shapes.
+    def tie(k: int):
+        ours = [(f"x{i}", (1,)) for i in range(k)] + [("y", (2,))]
+        theirs = [("m.head.w", (2,))] + [(f"m.u{i}.w", (1,)) for i in range(k)]
+        (found,) = align([s for _, s in ours], theirs, [n for n, _ in ours]).ties
+        return found
+
+    assert len(tie(4).candidates) == 24 == MAX_CANDIDATES  # 4!: tried
+    assert len({c.order for c in tie(4).candidates}) == 24
+    assert tie(5).candidates == ()  # 5! = 120: refused without trying
 
 
 class UsedInOtherOrder(nn.Module):
@@ -290,19 +443,22 @@ def test_port_exit_status(write_spec, monkeypatch, capsys, tmp_path: Path) -> No
     out = tmp_path / "two.pt"
 
     def fake(model: str, kwargs=None) -> nn.Module:
-        return {"torchvision:other_order": UsedInOtherOrder, "torchvision:three": Swappable}[
-            model]()
+        return {"torchvision:other_order": UsedInOtherOrder, "torchvision:three": Swappable,
+                "torchvision:twins": Parallel}[model]()
 
     monkeypatch.setattr("archdsl.port.reference_model", fake)
+    three = str(write_spec(THREE_CONVS, "three.yaml"))
+    assert main(["port", three, "--from", "torchvision:three"]) == 0
+    assert "decided by outputs" in capsys.readouterr().out
+    twins = str(write_spec(TWIN_BRANCHES, "twins.yaml"))
+    assert main(["port", twins, "--from", "torchvision:twins"]) == 1
+    assert "ambiguous" in capsys.readouterr().err
     assert main(["port", spec, "--from", "torchvision:other_order", "-o", str(out)]) == 1
     err = capsys.readouterr().err
     assert "outputs differ" in err and "DIFFER" in err and not out.exists()
     assert "--partial" not in err and "--no-verify" in err  # all paired: --partial cannot help
     assert main(["port", spec, "--from", "torchvision:other_order", "--no-verify"]) == 0
     assert "outputs not compared: skipped" in capsys.readouterr().out
-    three = str(write_spec(THREE_CONVS, "three.yaml"))
-    assert main(["port", three, "--from", "torchvision:three"]) == 1
-    assert "ambiguous" in capsys.readouterr().err
     assert main(["port", spec, "--from", "torchvision:three", "--kwargs", "[1]"]) == 2
 
 

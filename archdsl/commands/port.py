@@ -1,8 +1,10 @@
 """Port a reference implementation's weights into the model of a spec and save a checkpoint.
 
 Tensors are paired by structure (order and shape; units of the reference move only where the
-shapes and our module tree leave no doubt, see archdsl/port.py); every mismatch and every
-ambiguity is listed. Then the pairing is checked: both models run in eval mode on one random
+shapes and our module tree leave no doubt, see archdsl/port.py); every mismatch is listed. Where
+several pairings fit the shapes equally, each is tried and the one whose outputs equal the
+reference's is kept ("decided by outputs"); an ambiguity that the outputs do not settle is
+listed with its pairings. Then the pairing is checked: both models run in eval mode on one random
 input (batch-norm statistics randomised in copies) and must agree within 1e-4 of the reference's
 largest output; the report gives the largest difference. A state-dict file has nothing to run:
 it is paired by shapes only. Without --partial nothing is written unless every tensor pairs
