@@ -22,14 +22,17 @@ ACTIVATIONS: dict[str, tuple[str, str]] = {
     "scaled_tanh": ("1.7159 tanh(2a/3)", "ScaledTanh"),
 }
 ActName = Optional[Literal["relu", "relu6", "tanh", "sigmoid", "gelu", "silu", "scaled_tanh"]]
+# The activations whose torch module can work in place (``inplace=True``).
+INPLACE_ACTIVATIONS = ("relu", "relu6", "silu")
 
 
 def build_activation(name: str, inplace: bool = False) -> nn.Module:
     """The torch module for an activation.
 
     ``inplace`` is for an activation fused into its conv or linear, whose fresh output nothing
-    else reads; a standalone activation may be the first layer of a branch or a residual body,
-    where its input is shared, so it never works in place.
+    else reads. A standalone activation is built out of place: it may be the first layer of a
+    branch or a residual body, where its input is shared; the torch builder switches it to in
+    place where it knows its input is a fresh tensor (:mod:`archdsl.torch_build`).
     """
     from torch import nn
 
@@ -38,7 +41,7 @@ def build_activation(name: str, inplace: bool = False) -> nn.Module:
 
         return ScaledTanh()
     cls = getattr(nn, ACTIVATIONS[name][1])
-    return cls(inplace=True) if inplace and name in ("relu", "relu6", "silu") else cls()
+    return cls(inplace=True) if inplace and name in INPLACE_ACTIVATIONS else cls()
 
 
 class NoFields(Fields):
