@@ -4,8 +4,9 @@ For each network, builds the spec and its first ``reference:`` model (timm / tor
 the reference's weights into ours (so both compute the same function), and times both on the
 same input in eval mode under ``no_grad``, eager and compiled (``torch.compile``), at each batch
 size. The two models are timed alternately, so that machine noise hits both alike; the table
-gives median times per forward pass and the ratio archdsl / reference, and beside each row the
-machine's one-minute load average (the machine may be shared: a high load makes rows noisy).
+gives median times per forward pass, the median of the paired ratios archdsl / reference
+(robust to load that drifts during a row) and the machine's one-minute load average (the
+machine may be shared: a high load makes a row noisy).
 
     python tools/bench_forward.py                             # every network, batch 1 and 8
     python tools/bench_forward.py --nets resnet50 xception --repeats 5 --no-compile
@@ -81,8 +82,9 @@ def time_once(model: Callable, x: torch.Tensor, device: str) -> float:
 
 
 def interleaved(ours: Callable, theirs: Callable, x: torch.Tensor, repeats: int, warmup: int,
-                device: str) -> tuple[float, float]:
-    """Median seconds per forward of each, timed alternately after ``warmup`` calls each."""
+                device: str) -> tuple[float, float, float]:
+    """Median seconds per forward of each, timed alternately after ``warmup`` calls each, and
+    the median of the paired ratios (each pair ran back to back, under about the same load)."""
     a, b = [], []
     for _ in range(warmup):
         ours(x)
@@ -90,14 +92,15 @@ def interleaved(ours: Callable, theirs: Callable, x: torch.Tensor, repeats: int,
     for _ in range(repeats):
         a.append(time_once(ours, x, device))
         b.append(time_once(theirs, x, device))
-    return statistics.median(a), statistics.median(b)
+    ratio = statistics.median(p / q for p, q in zip(a, b, strict=True))
+    return statistics.median(a), statistics.median(b), ratio
 
 
-def cell(times: tuple[float, float] | None) -> str:
+def cell(times: tuple[float, float, float] | None) -> str:
     if times is None:
         return f"{'-':>9}{'-':>9}{'-':>7}"
-    ours, theirs = times
-    return f"{ours * 1e3:>9.1f}{theirs * 1e3:>9.1f}{ours / theirs:>7.3f}"
+    ours, theirs, ratio = times
+    return f"{ours * 1e3:>9.1f}{theirs * 1e3:>9.1f}{ratio:>7.3f}"
 
 
 def main() -> None:
@@ -119,7 +122,7 @@ def main() -> None:
         parser.error("--device cuda: CUDA is not available")
     torch.set_num_threads(args.threads)
     print(f"archdsl / reference forward time: torch {torch.__version__}, device {args.device}, "
-          f"dtype {args.dtype}, {torch.get_num_threads()} threads, eval, no_grad; median of "
+          f"dtype {args.dtype}, {torch.get_num_threads()} threads, eval, no_grad; medians of "
           f"{args.repeats} interleaved runs; same weights (ported)")
     print(f"{'network':<21}{'reference':<28}{'batch':>5} | {'eager: ours':>11}{'ref ms':>9}"
           f"{'ratio':>7} | {'compiled: ours':>14}{'ref ms':>9}{'ratio':>7} | load1")
