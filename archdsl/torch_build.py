@@ -10,11 +10,13 @@ with ``torch.compile(fullgraph=True)`` and scripts with TorchScript.
 from __future__ import annotations
 
 from collections import OrderedDict
+from itertools import pairwise
 
 import torch
 from torch import nn
 
 from . import ir
+from .layers.activation import ACTIVATIONS, INPLACE_ACTIVATIONS
 
 
 class Concat(nn.Sequential):
@@ -73,7 +75,17 @@ class SplitConcat(nn.Sequential):
 
 
 class Residual(nn.Module):
-    """``after(shortcut(x) + scale * body(x))``; an absent shortcut is the identity."""
+    """``after(shortcut(x) + scale * body(x))``; an absent shortcut is the identity.
+
+    Like a hand-written block, it decides at construction what a forward pass does, and adds in
+    place where autograd allows it: when the body's output is a fresh tensor whose backward does
+    not read it (:func:`output_is_free`: torchvision's ``out = bn3(...); out += identity``), the
+    scale multiplies it and the shortcut is added into it; else the scaled product, itself fresh,
+    takes the sum, and an unscaled sum is out of place. The block's input ``x`` is never changed.
+    The sum is then a tensor only this block holds, so ``after`` works on it in place.
+    An absent shortcut or ``after`` is registered as an ``nn.Identity`` (module names stay those
+    of the IR's structure) but never called.
+    """
 
     def __init__(self, body: nn.Module, shortcut: nn.Module | None, scale: float,
                  after: nn.Module | None, drop_path: float = 0.0) -> None:
@@ -83,14 +95,29 @@ class Residual(nn.Module):
         self.after = after if after is not None else nn.Identity()
         self.scale = scale
         self.drop_path = drop_path
+        self.scaled = scale != 1.0
+        self.identity_shortcut = shortcut is None
+        self.has_after = after is not None
+        self.free_body = output_is_free(body)
+        if after is not None:
+            make_first_inplace(after)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # noqa: D102
         y = self.body(x)
-        if self.scale != 1.0:
-            y = y * self.scale
+        fresh = self.free_body or self.scaled  # a tensor the sum may go into
+        if self.scaled:
+            y = y.mul_(self.scale) if self.free_body else y * self.scale
         if self.drop_path > 0.0 and self.training:
-            y = drop_path(y, self.drop_path)
-        return self.after(self.shortcut(x) + y)
+            y = drop_path(y, self.drop_path)  # a product: fresh, and not saved for backward
+            fresh = True
+        s = x if self.identity_shortcut else self.shortcut(x)
+        if fresh:
+            y += s
+        else:
+            y = s + y
+        if self.has_after:
+            y = self.after(y)
+        return y
 
     def extra_repr(self) -> str:
         drop = f", drop_path={self.drop_path:g}" if self.drop_path else ""
@@ -103,6 +130,47 @@ def drop_path(y: torch.Tensor, p: float) -> torch.Tensor:
     keep = 1.0 - p
     mask = torch.empty((y.shape[0],) + (1,) * (y.dim() - 1), dtype=y.dtype, device=y.device)
     return y * mask.bernoulli_(keep).div_(keep)
+
+
+# Modules whose output is a new tensor that their backward does not read (convolution, linear
+# and batch norm save their input, max pooling its indices): changing it in place later changes
+# no one's input and does not trip autograd's version check. Activations are not among them
+# (ReLU's backward reads its output), nor dropout (the identity in eval) or flatten (a view).
+_FREE_OUTPUT = (nn.Conv2d, nn.Linear, nn.BatchNorm2d, nn.MaxPool2d, nn.AvgPool2d,
+                nn.AdaptiveAvgPool2d, Concat, SplitConcat)
+_INPLACE_CAPABLE = tuple(getattr(nn, ACTIVATIONS[a][1]) for a in INPLACE_ACTIVATIONS)
+
+
+def output_is_free(module: nn.Module) -> bool:
+    """Whether an in-place operation on the module's output is safe (see ``_FREE_OUTPUT``)."""
+    if isinstance(module, _FREE_OUTPUT):
+        return True
+    if type(module) is nn.Sequential:  # not WithAux, whose output may be a tuple
+        return len(module) > 0 and output_is_free(module[-1])
+    if isinstance(module, Residual):  # the sum is fresh and add saves nothing
+        return not module.has_after or isinstance(module.after, nn.Identity) \
+            or output_is_free(module.after)
+    return False
+
+
+def make_first_inplace(module: nn.Module) -> None:
+    """Switch the module's first operation to in place if it is an activation that can be.
+
+    For a module whose input is a tensor nobody else reads (see :func:`output_is_free`).
+    """
+    if isinstance(module, _INPLACE_CAPABLE):
+        module.inplace = True
+    elif type(module) is nn.Sequential and len(module) > 0:  # not Concat: branches share input
+        make_first_inplace(module[0])
+
+
+def _sequence(items: OrderedDict[str, nn.Module]) -> nn.Sequential:
+    """Items in sequence; an activation that follows an item with a free output works in place
+    (timm's ``ReLU(inplace=True)`` between the separable convolutions of Xception)."""
+    for before, item in pairwise(items.values()):
+        if output_is_free(before):
+            make_first_inplace(item)
+    return nn.Sequential(items)
 
 
 class WithAux(nn.Sequential):
@@ -153,7 +221,8 @@ def build_module(node: ir.Node) -> nn.Module:
     if isinstance(node, ir.Seq):
         items = OrderedDict((c.name, build_module(c)) for c in node.items)
         aux_at = [i for i, c in enumerate(node.items) if isinstance(c, ir.Aux)]
-        return WithAux(items, aux_at, _taps(node)) if aux_at else nn.Sequential(items)
+        # With aux heads, an item's output may be read again by a head: nothing goes in place.
+        return WithAux(items, aux_at, _taps(node)) if aux_at else _sequence(items)
     if isinstance(node, ir.Aux):
         assert node.head is not None
         return nn.Sequential(OrderedDict(head=build_module(node.head)))

@@ -111,3 +111,15 @@ def test_onnx_export(tmp_path: Path, write_spec) -> None:
     onnx.checker.check_model(graph)
     dims = graph.graph.output[0].type.tensor_type.shape.dim
     assert [d.dim_value for d in dims] == [1, 10]
+
+
+def test_absent_shortcut_and_after_keep_their_names_but_are_not_called() -> None:
+    model = archdsl.load(SPECS / "xception.yaml", input="3x71x71").build().eval()
+    identities = {n: m for n, m in model.named_modules() if isinstance(m, torch.nn.Identity)}
+    assert "middle.0.shortcut" in identities and "middle.0.after" in identities
+    called: list[str] = []
+    for name, m in identities.items():
+        m.register_forward_hook(lambda _m, _i, _o, name=name: called.append(name))
+    with torch.no_grad():
+        model(torch.randn(1, 3, 71, 71))
+    assert called == []

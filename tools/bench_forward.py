@@ -1,64 +1,149 @@
-"""Forward speed of archdsl-built models against the hand-written reference models.
+"""Forward speed of archdsl-built models against their hand-written reference models.
 
-For each network with a timm twin, builds both, runs them on the same input in eval mode and
-prints the median time per forward pass and the ratio (archdsl / reference), measured side by
-side in one run, alternating the two so that machine noise hits both alike.
+For each network, builds the spec and its first ``reference:`` model (timm / torchvision), ports
+the reference's weights into ours (so both compute the same function), and times both on the
+same input in eval mode under ``no_grad``, eager and compiled (``torch.compile``), at each batch
+size. The two models are timed alternately, so that machine noise hits both alike; the table
+gives median times per forward pass, the median of the paired ratios archdsl / reference
+(robust to load that drifts during a row) and the machine's one-minute load average (the
+machine may be shared: a high load makes a row noisy).
 
-    python tools/bench_forward.py [--repeats 10] [--batch 1] [--threads 2]
+    python tools/bench_forward.py                             # every network, batch 1 and 8
+    python tools/bench_forward.py --nets resnet50 xception --repeats 5 --no-compile
+    python tools/bench_forward.py --device cuda --dtype bfloat16
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
-import timm
 import torch
+from torch import nn
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import archdsl  # noqa: E402
+from archdsl.port import port_weights, reference_model  # noqa: E402
+from archdsl.program import read_program  # noqa: E402
+from archdsl.reference import references  # noqa: E402
 
-PAIRS = [
-    ("inception_v3", "inception_v3"),
-    ("inception_v4", "inception_v4"),
-    ("inception_resnet_v2", "inception_resnet_v2"),
-]
+NETWORKS = ["inception_v3", "inception_v4", "inception_resnet_v2", "resnet50", "mobilenet_v1",
+            "xception", "mobilenet_v3_large"]
+DTYPES = ("float32", "bfloat16", "channels_last")
 
 
-def time_once(model: torch.nn.Module, x: torch.Tensor) -> float:
+def pair(name: str) -> tuple[str, nn.Module, nn.Module, tuple[int, ...]] | str:
+    """(reference name, ours, reference, input shape) with the same weights, or why not."""
+    path = ROOT / "specs" / f"{name}.yaml"
+    if not path.is_file():
+        return f"no spec file {path.relative_to(ROOT)}"
+    ref = next((r for r in references(read_program(path)) if r.model), None)
+    if ref is None:
+        return "the spec names no reference model"
+    spec = archdsl.load(path, **ref.set)
+    theirs = reference_model(ref.model, ref.kwargs)
+    ours = port_weights(spec, theirs).model
+    return ref.model, ours, theirs, spec.input_shape
+
+
+def prepare(model: nn.Module, device: str, dtype: str) -> nn.Module:
+    model = model.eval().to(device)
+    if dtype == "bfloat16":
+        return model.to(torch.bfloat16)
+    if dtype == "channels_last":
+        return model.to(memory_format=torch.channels_last)
+    return model
+
+
+def make_input(batch: int, shape: tuple[int, ...], device: str, dtype: str) -> torch.Tensor:
+    x = torch.randn(batch, *shape, device=device)
+    if dtype == "bfloat16":
+        return x.to(torch.bfloat16)
+    if dtype == "channels_last":
+        return x.contiguous(memory_format=torch.channels_last)
+    return x
+
+
+def time_once(model: Callable, x: torch.Tensor, device: str) -> float:
+    if device == "cuda":
+        torch.cuda.synchronize()
     start = time.perf_counter()
     model(x)
+    if device == "cuda":
+        torch.cuda.synchronize()
     return time.perf_counter() - start
+
+
+def interleaved(ours: Callable, theirs: Callable, x: torch.Tensor, repeats: int, warmup: int,
+                device: str) -> tuple[float, float, float]:
+    """Median seconds per forward of each, timed alternately after ``warmup`` calls each, and
+    the median of the paired ratios (each pair ran back to back, under about the same load)."""
+    a, b = [], []
+    for _ in range(warmup):
+        ours(x)
+        theirs(x)
+    for _ in range(repeats):
+        a.append(time_once(ours, x, device))
+        b.append(time_once(theirs, x, device))
+    ratio = statistics.median(p / q for p, q in zip(a, b, strict=True))
+    return statistics.median(a), statistics.median(b), ratio
+
+
+def cell(times: tuple[float, float, float] | None) -> str:
+    if times is None:
+        return f"{'-':>9}{'-':>9}{'-':>7}"
+    ours, theirs, ratio = times
+    return f"{ours * 1e3:>9.1f}{theirs * 1e3:>9.1f}{ratio:>7.3f}"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=10)
-    parser.add_argument("--batch", type=int, default=1)
+    parser.add_argument("--nets", nargs="+", default=NETWORKS, metavar="SPEC",
+                        help="spec names (files in specs/); default: %(default)s")
+    parser.add_argument("--batches", nargs="+", type=int, default=[1, 8])
+    parser.add_argument("--repeats", type=int, default=10, help="timed runs of each model")
+    parser.add_argument("--warmup", type=int, default=2, help="untimed runs first (compiled: "
+                        "the first compiles)")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
+    parser.add_argument("--dtype", default="float32", choices=DTYPES,
+                        help="channels_last: float32 in channels-last memory format")
+    parser.add_argument("--no-compile", action="store_true", help="eager only (compiling takes "
+                        "about a minute a model on two CPU cores)")
     args = parser.parse_args()
+    if args.device == "cuda" and not torch.cuda.is_available():
+        parser.error("--device cuda: CUDA is not available")
     torch.set_num_threads(args.threads)
-    print(f"median forward time, batch {args.batch}, {args.threads} threads, eval, no_grad")
-    print(f"{'network':<22}{'archdsl ms':>12}{'timm ms':>10}{'ratio':>8}")
-    for spec_name, timm_name in PAIRS:
-        spec = archdsl.load(ROOT / "specs" / f"{spec_name}.yaml")
-        ours = spec.build().eval()
-        ref = timm.create_model(timm_name, pretrained=False).eval()
-        x = torch.randn(args.batch, *spec.input_shape)
-        a, b = [], []
-        with torch.no_grad():
-            for model in (ours, ref):  # warm-up
-                model(x)
-            for _ in range(args.repeats):
-                a.append(time_once(ours, x))
-                b.append(time_once(ref, x))
-        ma, mb = statistics.median(a) * 1e3, statistics.median(b) * 1e3
-        print(f"{spec_name:<22}{ma:>12.1f}{mb:>10.1f}{ma / mb:>8.2f}")
+    print(f"archdsl / reference forward time: torch {torch.__version__}, device {args.device}, "
+          f"dtype {args.dtype}, {torch.get_num_threads()} threads, eval, no_grad; medians of "
+          f"{args.repeats} interleaved runs; same weights (ported)")
+    print(f"{'network':<21}{'reference':<28}{'batch':>5} | {'eager: ours':>11}{'ref ms':>9}"
+          f"{'ratio':>7} | {'compiled: ours':>14}{'ref ms':>9}{'ratio':>7} | load1")
+    for name in args.nets:
+        built = pair(name)
+        if isinstance(built, str):
+            print(f"{name:<21}skipped: {built}")
+            continue
+        ref_name, ours, theirs, shape = built
+        ours, theirs = (prepare(m, args.device, args.dtype) for m in (ours, theirs))
+        fast = (torch.compile(ours, dynamic=False), torch.compile(theirs, dynamic=False))
+        for batch in args.batches:
+            x = make_input(batch, shape, args.device, args.dtype)
+            with torch.no_grad():
+                eager = interleaved(ours, theirs, x, args.repeats, args.warmup, args.device)
+                compiled = None if args.no_compile else interleaved(
+                    *fast, x, args.repeats, max(args.warmup, 2), args.device)
+            load = os.getloadavg()[0]
+            print(f"{name:<21}{ref_name:<28}{batch:>5} | {cell(eager):>27} | "
+                  f"{cell(compiled):>30} | {load:5.2f}", flush=True)
+        torch._dynamo.reset()  # free the compiled graphs before the next network
 
 
 if __name__ == "__main__":

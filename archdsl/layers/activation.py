@@ -29,14 +29,17 @@ ACTIVATIONS: dict[str, tuple[str, str]] = {
 ActName = Optional[Literal["relu", "relu6", "tanh", "sigmoid", "gelu", "silu", "hardswish",
                            "hardsigmoid", "scaled_tanh"]]
 NO_ACT = ("none", "None", "identity")  # words for "no activation" where one is chosen by value
+# The activations whose torch module can work in place (``inplace=True``).
+INPLACE_ACTIVATIONS = ("relu", "relu6", "silu", "hardswish", "hardsigmoid")
 
 
 def build_activation(name: str, inplace: bool = False) -> nn.Module:
     """The torch module for an activation.
 
     ``inplace`` is for an activation fused into its conv or linear, whose fresh output nothing
-    else reads; a standalone activation may be the first layer of a branch or a residual body,
-    where its input is shared, so it never works in place.
+    else reads. A standalone activation is built out of place: it may be the first layer of a
+    branch or a residual body, where its input is shared; the torch builder switches it to in
+    place where it knows its input is a fresh tensor (:mod:`archdsl.torch_build`).
     """
     from torch import nn
 
@@ -45,15 +48,14 @@ def build_activation(name: str, inplace: bool = False) -> nn.Module:
 
         return ScaledTanh()
     cls = getattr(nn, ACTIVATIONS[name][1])
-    inplace_ok = ("relu", "relu6", "silu", "hardswish", "hardsigmoid")
-    return cls(inplace=True) if inplace and name in inplace_ok else cls()
+    return cls(inplace=True) if inplace and name in INPLACE_ACTIVATIONS else cls()
 
 
 def activation_source(name: str, inplace: bool = False) -> Call:
     """The exported constructor of an activation, as :func:`build_activation` makes it."""
     if name == "scaled_tanh":
         return Call("ScaledTanh", helpers=(torch_layer("ScaledTanh"),))
-    if inplace and name in ("relu", "relu6", "silu"):
+    if inplace and name in INPLACE_ACTIVATIONS:
         return Call(f"nn.{ACTIVATIONS[name][1]}", kwargs={"inplace": True})
     return Call(f"nn.{ACTIVATIONS[name][1]}")
 
