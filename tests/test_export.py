@@ -15,6 +15,7 @@ import pytest
 import timm
 import torch
 from conftest import ROOT, SPECS, network_specs
+from test_constructs import NET as CONSTRUCTS
 
 import archdsl
 from archdsl import SpecErrors
@@ -29,9 +30,47 @@ VARIANTS = [
     ("resnet50", {"stride_at": "3x3"}),
     ("mobilenet_v1", {"width": 1.25, "act": "relu6"}),
     ("inception_resnet_v1", {"depth": 0.4}),
+    ("resnet20", {"shortcut": "B"}),
+    ("resnet20", {"residual": False}),
+    ("mobilenet_v3_large", {"width": 0.75}),
 ]
 # Exported files that also go through TorchScript, torch.compile and ONNX.
-HEAVY = {"inception_v4", "resnet50", "inception_v3+aux", "lenet5"}
+HEAVY = {"inception_v4", "resnet50", "inception_v3+aux", "lenet5", "mobilenet_v3_large",
+         "constructs"}
+
+# Stochastic depth in every form the exporter writes: a block's residual with a rate per call
+# (0 among them: no draw at all), one rate for all calls, and a residual outside any block.
+STOCHASTIC_DEPTH = """
+name: stochastic_depth
+input: [3, 12, 12]
+params: {drop: 0.3}
+defaults:
+  conv: {norm: batchnorm, act: relu}
+blocks:
+  unit:
+    args: {c: null, p: 0.0}
+    residual:
+      body: [conv 3x3 $c, conv 3x3 $c noact]
+      drop_path: $p
+      after: relu
+  fixed:
+    residual:
+      body: [conv 3x3 $in.channels noact]
+      drop_path: 0.5
+network:
+  - conv 3x3 8
+  - unit 8 p=0.0
+  - unit 8 p=0.1
+  - unit 8 p=0.2
+  - fixed x2
+  - residual:
+      body: [conv 1x1 8 noact]
+      drop_path: $drop
+  - gap
+  - linear 10
+"""
+# Specs written here, run in training mode too (the random draws of drop_path must match).
+INLINE = {"constructs": CONSTRUCTS, "stochastic_depth": STOCHASTIC_DEPTH}
 
 # Weights from the keys and shapes alone, so that both processes make the same state dict
 # without writing it (VGG's is 0.5 GB); batch norms get statistics that are not the identity.
@@ -87,6 +126,7 @@ for case in cases:
         model.train()
         torch.manual_seed(0)
         outs = model(data["x"])
+        outs = [outs] if isinstance(outs, torch.Tensor) else outs
         res["train"] = [(o - r).abs().max().item() for o, r in zip(outs, data["train_ref"])]
     res["time"] = time.perf_counter() - start
     results[case["id"]] = res
@@ -112,17 +152,21 @@ def small_input(path: Path, **knobs: object) -> archdsl.Spec:
     return spec
 
 
-def cases() -> list[tuple[str, Path, dict]]:
-    out = [(p.stem, p, {}) for p in network_specs()]
+def cases() -> list[tuple[str, Path | None, dict]]:
+    """(id, spec file, knobs); no file: a spec of :data:`INLINE`."""
+    out: list[tuple[str, Path | None, dict]] = [(p.stem, p, {}) for p in network_specs()]
     for stem, knobs in VARIANTS:
         tag = "+".join(f"{k}" if v is True else f"{k}={v}" for k, v in knobs.items())
         out.append((f"{stem}+{tag}", SPECS / f"{stem}.yaml", knobs))
-    return out
+    return out + [(name, None, {}) for name in INLINE]
 
 
-def prepare(case_id: str, path: Path, knobs: dict, folder: Path) -> tuple[dict, dict]:
+def prepare(case_id: str, path: Path | None, knobs: dict, folder: Path) -> tuple[dict, dict]:
     """Export one case; save its input and the built model's outputs with the filled weights.
     The job for the checker, and the built model's state-dict shapes."""
+    if path is None:
+        path = folder / f"{case_id}.yaml"
+        path.write_text(INLINE[case_id], encoding="utf-8")
     # The aux head's 5x5 conv needs Inception-v3's full 299x299 input.
     spec = archdsl.load(path, **knobs) if knobs.get("aux") else small_input(path, **knobs)
     model = spec.build()
@@ -133,10 +177,11 @@ def prepare(case_id: str, path: Path, knobs: dict, folder: Path) -> tuple[dict, 
     with torch.no_grad():
         data["ref"] = model.eval()(x)
     assert torch.isfinite(data["ref"]).all(), case_id
-    if knobs.get("aux"):
+    if knobs.get("aux") or case_id in INLINE:
         model.train()
         torch.manual_seed(0)
-        data["train_ref"] = [t.detach() for t in model(x)]
+        outs = model(x)
+        data["train_ref"] = [t.detach() for t in ([outs] if case_id in INLINE else outs)]
     file = folder / f"{case_id.replace('+', '_').replace('=', '_')}.py"
     file.write_text(archdsl.export_source(spec), encoding="utf-8")
     torch.save(data, folder / f"{file.stem}.pt")
@@ -190,6 +235,11 @@ def test_aux_heads_in_training_mode(exported: dict) -> None:
         train = exported["got"][case_id]["train"]
         assert len(train) == (2 if case_id.startswith("inception") else 3)
         assert max(train) == 0.0
+
+
+def test_stochastic_depth_draws_as_the_built_model(exported: dict) -> None:
+    for case_id in INLINE:
+        assert exported["got"][case_id]["train"] == [0.0], case_id
 
 
 def test_torchscript_compile_and_onnx(exported: dict) -> None:

@@ -29,6 +29,8 @@ ACTIVATIONS: dict[str, tuple[str, str]] = {
 ActName = Optional[Literal["relu", "relu6", "tanh", "sigmoid", "gelu", "silu", "hardswish",
                            "hardsigmoid", "scaled_tanh"]]
 NO_ACT = ("none", "None", "identity")  # words for "no activation" where one is chosen by value
+# The activations torch.nn can run in place (a fused activation does; see build_activation).
+INPLACE = ("relu", "relu6", "silu", "hardswish", "hardsigmoid")
 
 
 def build_activation(name: str, inplace: bool = False) -> nn.Module:
@@ -45,15 +47,14 @@ def build_activation(name: str, inplace: bool = False) -> nn.Module:
 
         return ScaledTanh()
     cls = getattr(nn, ACTIVATIONS[name][1])
-    inplace_ok = ("relu", "relu6", "silu", "hardswish", "hardsigmoid")
-    return cls(inplace=True) if inplace and name in inplace_ok else cls()
+    return cls(inplace=True) if inplace and name in INPLACE else cls()
 
 
 def activation_source(name: str, inplace: bool = False) -> Call:
     """The exported constructor of an activation, as :func:`build_activation` makes it."""
     if name == "scaled_tanh":
         return Call("ScaledTanh", helpers=(torch_layer("ScaledTanh"),))
-    if inplace and name in ("relu", "relu6", "silu"):
+    if inplace and name in INPLACE:
         return Call(f"nn.{ACTIVATIONS[name][1]}", kwargs={"inplace": True})
     return Call(f"nn.{ACTIVATIONS[name][1]}")
 
