@@ -36,7 +36,38 @@ VARIANTS = [
 ]
 # Exported files that also go through TorchScript, torch.compile and ONNX.
 HEAVY = {"inception_v4", "resnet50", "inception_v3+aux", "lenet5", "mobilenet_v3_large",
-         "constructs"}
+         "constructs", "merges"}
+
+# Blocks that are merges: an identity branch in some calls only (MobileNetV2's shortcut where
+# the shape is kept), a gate, a channel split.
+MERGES = """
+name: merges
+input: [3, 12, 12]
+defaults:
+  conv: {norm: batchnorm, act: relu}
+blocks:
+  inverted:
+    args: {c: null, s: 1}
+    add:
+      - identity: {}
+        when: $(s == 1 and in.channels == c)
+      - [conv 1x1 $(2 * in.channels), conv 3x3 $(2 * in.channels) depthwise /$s, conv 1x1 $c noact]
+  gate:
+    mul: [[], [gap keepdims mean, conv 1x1 $in.channels linear act=sigmoid]]
+  split_unit:
+    concat:
+      split: [2, 6]
+      branches: [[], conv 1x1 4]
+network:
+  - conv 3x3 8
+  - inverted 8
+  - split_unit
+  - inverted 16 2
+  - inverted 16
+  - gate
+  - gap
+  - linear 10
+"""
 
 # Stochastic depth in every form the exporter writes: a block's residual with a rate per call
 # (0 among them: no draw at all), one rate for all calls, and a residual outside any block.
@@ -70,7 +101,7 @@ network:
   - linear 10
 """
 # Specs written here, run in training mode too (the random draws of drop_path must match).
-INLINE = {"constructs": CONSTRUCTS, "stochastic_depth": STOCHASTIC_DEPTH}
+INLINE = {"constructs": CONSTRUCTS, "stochastic_depth": STOCHASTIC_DEPTH, "merges": MERGES}
 
 # Weights from the keys and shapes alone, so that both processes make the same state dict
 # without writing it (VGG's is 0.5 GB); batch norms get statistics that are not the identity.
@@ -144,7 +175,7 @@ def small_input(path: Path, **knobs: object) -> archdsl.Spec:
     """The spec at a smaller input where it accepts one (speed), else at its own."""
     spec = archdsl.load(path, **knobs)
     c, h, w = spec.input_shape
-    for size in (h // 2, round(h * 0.75)):
+    for size in (h // 4, h // 2, round(h * 0.75)):
         try:
             return archdsl.load(path, input=(c, size, round(w * size / h)), **knobs)
         except SpecErrors:
@@ -287,6 +318,25 @@ def test_parts_present_in_some_calls_only() -> None:
     v2 = archdsl.export_source(archdsl.load(SPECS / "inception_resnet_v2.yaml"))
     assert 'self.after = nn.ReLU() if after == "relu" else None' in v2
     assert 'self.ir_c_last = IrC(1.0, None)' in v2
+
+
+def test_merge_blocks_read_as_code(tmp_path: Path) -> None:
+    text = archdsl.export_source(archdsl.load(SPECS / "mobilenet_v3_large.yaml"))
+    assert "class Se(nn.Module):" in text and "return x * self.branch1(x)" in text
+    assert "return x + self.branch1(x)" in text  # the bneck rows that keep the shape
+    (tmp_path / "merges.yaml").write_text(MERGES)
+    text = archdsl.export_source(archdsl.load(tmp_path / "merges.yaml"))
+    assert "def __init__(self, in_channels: int, c: int, s: int, identity: bool)" in text
+    assert "return x + y if self.identity else y" in text
+    assert "Inverted(6, 16, 2, identity=False)" in text
+    assert "class SplitUnit(SplitConcat):" in text and "class SplitConcat(nn.Sequential):" in text
+    # Stochastic depth: the function the built model runs, in the blocks' forward passes.
+    (tmp_path / "depth.yaml").write_text(STOCHASTIC_DEPTH)
+    text = archdsl.export_source(archdsl.load(tmp_path / "depth.yaml"))
+    assert text.count("def drop_path(") == 1
+    assert "if self.drop_path > 0.0 and self.training:" in text  # Unit(0.0), Unit(0.1), ...
+    assert "            y = drop_path(y, 0.5)" in text  # every call of fixed: 0.5
+    assert "drop_path=drop" in text  # a residual outside any block, the knob's rate
 
 
 def test_structural_knobs_are_baked_in() -> None:

@@ -8,7 +8,10 @@ the forward passes run the same operations in the same order (equal outputs).
 Rules:
 
 * each layer kind writes its own constructor call (``LayerKind.source``); the structures
-  (sequence, concat, residual, auxiliary heads) are written here;
+  (sequence, merges, residual, auxiliary heads) are written here: inside a block's class, a
+  concat, add or mul merge or a residual gets a forward of its own (``x * self.branch1(x)``,
+  stochastic depth as ``drop_path``), elsewhere it is the built model's class, copied (``Sum``,
+  ``SplitConcat``, ``Residual``);
 * a block called with different arguments is one class with parameters where the calls differ:
   each varying literal is named after the argument (or the input channels, or a knob) that gives
   it in every call, e.g. ``ConvBnReLU(c7, 192, (7, 1), ...)``; a part present in some calls only

@@ -110,10 +110,12 @@ def merge(trees: list[Tree], hint: str = "value") -> Tree:
         if not all(isinstance(t, Call) and t.callee == first.callee and len(t.args) == len(
                 first.args) and list(t.kwargs) == list(first.kwargs) for t in present):
             raise Mismatch
-        args = tuple(merge(column(lambda t, i=i: t.args[i]), f"{first.callee}:{i}")
+        names = first.arg_names
+        args = tuple(merge(column(lambda t, i=i: t.args[i]),
+                           names[i] if i < len(names) else f"{first.callee}:{i}")
                      for i in range(len(first.args)))
         kwargs = {k: merge(column(lambda t, k=k: t.kwargs[k]), k) for k in first.kwargs}
-        return Call(first.callee, args, kwargs, first.defaults, first.helpers)
+        return Call(first.callee, args, kwargs, first.defaults, first.helpers, names)
     if isinstance(first, Struct):
         if not all(isinstance(t, Struct) and t.kind == first.kind for t in present):
             raise Mismatch

@@ -185,6 +185,9 @@ class Call:
     kwargs: dict[str, Any] = field(default_factory=dict)
     defaults: dict[str, Any] = field(default_factory=dict)
     helpers: tuple[Helper, ...] = ()
+    # Words for the positional arguments: the name of a block class's constructor parameter
+    # when an argument varies between the calls and no argument of the block gives it.
+    arg_names: tuple[str, ...] = ()
 
 
 def call_text(call: Call) -> str:
