@@ -15,6 +15,7 @@ import pytest
 import timm
 import torch
 from conftest import ROOT, SPECS, network_specs
+from test_constructs import NET as CONSTRUCTS
 
 import archdsl
 from archdsl import SpecErrors
@@ -29,9 +30,78 @@ VARIANTS = [
     ("resnet50", {"stride_at": "3x3"}),
     ("mobilenet_v1", {"width": 1.25, "act": "relu6"}),
     ("inception_resnet_v1", {"depth": 0.4}),
+    ("resnet20", {"shortcut": "B"}),
+    ("resnet20", {"residual": False}),
+    ("mobilenet_v3_large", {"width": 0.75}),
 ]
-# Exported files that also go through TorchScript, torch.compile and ONNX.
-HEAVY = {"inception_v4", "resnet50", "inception_v3+aux", "lenet5"}
+# Exported files that also go through TorchScript, torch.compile and ONNX. The small specs
+# below cover every structure and kind of the newer networks (MobileNetV3 would add 8 s).
+HEAVY = {"inception_v4", "resnet50", "inception_v3+aux", "lenet5", "constructs", "merges"}
+
+# Blocks that are merges: an identity branch in some calls only (MobileNetV2's shortcut where
+# the shape is kept), a gate, a channel split.
+MERGES = """
+name: merges
+input: [3, 12, 12]
+defaults:
+  conv: {norm: batchnorm, act: relu}
+blocks:
+  inverted:
+    args: {c: null, s: 1}
+    add:
+      - identity: {}
+        when: $(s == 1 and in.channels == c)
+      - [conv 1x1 $(2 * in.channels), conv 3x3 $(2 * in.channels) depthwise /$s, conv 1x1 $c noact]
+  gate:
+    mul: [[], [gap keepdims mean, conv 1x1 $in.channels linear act=sigmoid]]
+  split_unit:
+    concat:
+      split: [2, 6]
+      branches: [[], conv 1x1 4]
+network:
+  - conv 3x3 8
+  - inverted 8
+  - split_unit
+  - inverted 16 2
+  - inverted 16
+  - gate
+  - gap
+  - linear 10
+"""
+
+# Stochastic depth in every form the exporter writes: a block's residual with a rate per call
+# (0 among them: no draw at all), one rate for all calls, and a residual outside any block.
+STOCHASTIC_DEPTH = """
+name: stochastic_depth
+input: [3, 12, 12]
+params: {drop: 0.3}
+defaults:
+  conv: {norm: batchnorm, act: relu}
+blocks:
+  unit:
+    args: {c: null, p: 0.0}
+    residual:
+      body: [conv 3x3 $c, conv 3x3 $c noact]
+      drop_path: $p
+      after: relu
+  fixed:
+    residual:
+      body: [conv 3x3 $in.channels noact]
+      drop_path: 0.5
+network:
+  - conv 3x3 8
+  - unit 8 p=0.0
+  - unit 8 p=0.1
+  - unit 8 p=0.2
+  - fixed x2
+  - residual:
+      body: [conv 1x1 8 noact]
+      drop_path: $drop
+  - gap
+  - linear 10
+"""
+# Specs written here, run in training mode too (the random draws of drop_path must match).
+INLINE = {"constructs": CONSTRUCTS, "stochastic_depth": STOCHASTIC_DEPTH, "merges": MERGES}
 
 # Weights from the keys and shapes alone, so that both processes make the same state dict
 # without writing it (VGG's is 0.5 GB); batch norms get statistics that are not the identity.
@@ -87,6 +157,7 @@ for case in cases:
         model.train()
         torch.manual_seed(0)
         outs = model(data["x"])
+        outs = [outs] if isinstance(outs, torch.Tensor) else outs
         res["train"] = [(o - r).abs().max().item() for o, r in zip(outs, data["train_ref"])]
     res["time"] = time.perf_counter() - start
     results[case["id"]] = res
@@ -104,7 +175,7 @@ def small_input(path: Path, **knobs: object) -> archdsl.Spec:
     """The spec at a smaller input where it accepts one (speed), else at its own."""
     spec = archdsl.load(path, **knobs)
     c, h, w = spec.input_shape
-    for size in (h // 2, round(h * 0.75)):
+    for size in (h // 4, h // 2, round(h * 0.75)):
         try:
             return archdsl.load(path, input=(c, size, round(w * size / h)), **knobs)
         except SpecErrors:
@@ -112,17 +183,21 @@ def small_input(path: Path, **knobs: object) -> archdsl.Spec:
     return spec
 
 
-def cases() -> list[tuple[str, Path, dict]]:
-    out = [(p.stem, p, {}) for p in network_specs()]
+def cases() -> list[tuple[str, Path | None, dict]]:
+    """(id, spec file, knobs); no file: a spec of :data:`INLINE`."""
+    out: list[tuple[str, Path | None, dict]] = [(p.stem, p, {}) for p in network_specs()]
     for stem, knobs in VARIANTS:
         tag = "+".join(f"{k}" if v is True else f"{k}={v}" for k, v in knobs.items())
         out.append((f"{stem}+{tag}", SPECS / f"{stem}.yaml", knobs))
-    return out
+    return out + [(name, None, {}) for name in INLINE]
 
 
-def prepare(case_id: str, path: Path, knobs: dict, folder: Path) -> tuple[dict, dict]:
+def prepare(case_id: str, path: Path | None, knobs: dict, folder: Path) -> tuple[dict, dict]:
     """Export one case; save its input and the built model's outputs with the filled weights.
     The job for the checker, and the built model's state-dict shapes."""
+    if path is None:
+        path = folder / f"{case_id}.yaml"
+        path.write_text(INLINE[case_id], encoding="utf-8")
     # The aux head's 5x5 conv needs Inception-v3's full 299x299 input.
     spec = archdsl.load(path, **knobs) if knobs.get("aux") else small_input(path, **knobs)
     model = spec.build()
@@ -133,10 +208,11 @@ def prepare(case_id: str, path: Path, knobs: dict, folder: Path) -> tuple[dict, 
     with torch.no_grad():
         data["ref"] = model.eval()(x)
     assert torch.isfinite(data["ref"]).all(), case_id
-    if knobs.get("aux"):
+    if knobs.get("aux") or case_id in INLINE:
         model.train()
         torch.manual_seed(0)
-        data["train_ref"] = [t.detach() for t in model(x)]
+        outs = model(x)
+        data["train_ref"] = [t.detach() for t in ([outs] if case_id in INLINE else outs)]
     file = folder / f"{case_id.replace('+', '_').replace('=', '_')}.py"
     file.write_text(archdsl.export_source(spec), encoding="utf-8")
     torch.save(data, folder / f"{file.stem}.pt")
@@ -192,6 +268,11 @@ def test_aux_heads_in_training_mode(exported: dict) -> None:
         assert max(train) == 0.0
 
 
+def test_stochastic_depth_draws_as_the_built_model(exported: dict) -> None:
+    for case_id in INLINE:
+        assert exported["got"][case_id]["train"] == [0.0], case_id
+
+
 def test_torchscript_compile_and_onnx(exported: dict) -> None:
     for case_id in HEAVY:
         got = exported["got"][case_id]
@@ -237,6 +318,25 @@ def test_parts_present_in_some_calls_only() -> None:
     v2 = archdsl.export_source(archdsl.load(SPECS / "inception_resnet_v2.yaml"))
     assert 'self.after = nn.ReLU() if after == "relu" else None' in v2
     assert 'self.ir_c_last = IrC(1.0, None)' in v2
+
+
+def test_merge_blocks_read_as_code(tmp_path: Path) -> None:
+    text = archdsl.export_source(archdsl.load(SPECS / "mobilenet_v3_large.yaml"))
+    assert "class Se(nn.Module):" in text and "return x * self.branch1(x)" in text
+    assert "return x + self.branch1(x)" in text  # the bneck rows that keep the shape
+    (tmp_path / "merges.yaml").write_text(MERGES)
+    text = archdsl.export_source(archdsl.load(tmp_path / "merges.yaml"))
+    assert "def __init__(self, in_channels: int, c: int, s: int, identity: bool)" in text
+    assert "return x + y if self.identity else y" in text
+    assert "Inverted(6, 16, 2, identity=False)" in text
+    assert "class SplitUnit(SplitConcat):" in text and "class SplitConcat(nn.Sequential):" in text
+    # Stochastic depth: the function the built model runs, in the blocks' forward passes.
+    (tmp_path / "depth.yaml").write_text(STOCHASTIC_DEPTH)
+    text = archdsl.export_source(archdsl.load(tmp_path / "depth.yaml"))
+    assert text.count("def drop_path(") == 1
+    assert "if self.drop_path > 0.0 and self.training:" in text  # Unit(0.0), Unit(0.1), ...
+    assert "            y = drop_path(y, 0.5)" in text  # every call of fixed: 0.5
+    assert "drop_path=drop" in text  # a residual outside any block, the knob's rate
 
 
 def test_structural_knobs_are_baked_in() -> None:

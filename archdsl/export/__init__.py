@@ -8,7 +8,10 @@ the forward passes run the same operations in the same order (equal outputs).
 Rules:
 
 * each layer kind writes its own constructor call (``LayerKind.source``); the structures
-  (sequence, concat, residual, auxiliary heads) are written here;
+  (sequence, merges, residual, auxiliary heads) are written here: inside a block's class, a
+  concat, add or mul merge or a residual gets a forward of its own (``x * self.branch1(x)``,
+  stochastic depth as ``drop_path``), elsewhere it is the built model's class, copied (``Sum``,
+  ``SplitConcat``, ``Residual``);
 * a block called with different arguments is one class with parameters where the calls differ:
   each varying literal is named after the argument (or the input channels, or a knob) that gives
   it in every call, e.g. ``ConvBnReLU(c7, 192, (7, 1), ...)``; a part present in some calls only
@@ -57,13 +60,29 @@ from .code import (
 __all__ = ["export_source"]
 
 # The structures that are not a block of their own reuse the built model's classes verbatim.
-CONCAT = torch_layer("Concat", module="torch_build")
-RESIDUAL = torch_layer("Residual", module="torch_build")
+MERGES = {op: torch_layer(name, module="torch_build")
+          for op, name in (("cat", "Concat"), ("add", "Sum"), ("mul", "Product"))}
+SPLIT_CONCAT = torch_layer("SplitConcat", module="torch_build")
+DROP_PATH = torch_layer("drop_path", module="torch_build")
+RESIDUAL = torch_layer("Residual", needs=(DROP_PATH,), module="torch_build")
 
 # How a block's residual sum reads; the add is the one line that mirrors
 # ``torch_build.Residual.forward``.
 RESIDUAL_BODY = "y = self.body(x){scale}"
 RESIDUAL_ADD = "y = y + {shortcut}"
+# A block's element-wise merge: the operator between the branches' outputs (torch_build's Sum,
+# Product).
+MERGE_OPS = {"add": "+", "mul": "*"}
+
+
+class _Identity:
+    """An identity branch of a block's add or mul: the input itself, no module."""
+
+    def __repr__(self) -> str:
+        return "IDENTITY"
+
+
+IDENTITY: Any = _Identity()
 
 # Attribute names an nn.Module already has: children so named go through OrderedDict instead.
 _MODULE_ATTRS = frozenset((
@@ -134,14 +153,14 @@ class _Exporter:
             return node.kind_def.source(node.fields, node.in_shape, node.out_shape)
         if isinstance(node, ir.Seq):
             return self.seq_tree(node, sub)
-        if isinstance(node, ir.Concat):
-            named = Struct("named", {b.name: sub(b) for b in node.branches})
-            return Call("Concat", (named,), helpers=(CONCAT,))
+        if isinstance(node, ir.Merge):
+            return self.merge_call(node, sub)
         if isinstance(node, ir.Residual):
             assert node.body is not None
             return Call("Residual", (
                 sub(node.body), sub(node.shortcut) if node.shortcut else None, node.scale,
-                sub(node.after) if node.after else None), helpers=(RESIDUAL,))
+                sub(node.after) if node.after else None), {"drop_path": float(node.drop_path)},
+                {"drop_path": 0.0}, helpers=(RESIDUAL,))
         if isinstance(node, ir.Aux):
             assert node.head is not None
             return Struct("aux", {"head": sub(node.head), "source": node.source})
@@ -160,10 +179,42 @@ class _Exporter:
             return Call("nn.Sequential", tuple(codes))
         return Call("nn.Sequential", (Struct("named", dict(zip(names, codes, strict=True))),))
 
+    @staticmethod
+    def merge_call(node: ir.Merge, sub: Any) -> Call:
+        """A merge as the built model's class: ``Concat(OrderedDict(branch0=...))``."""
+        named = Struct("named", {b.name: sub(b) for b in node.branches})
+        if node.split:
+            return Call("SplitConcat", (named, list(node.split)), helpers=(SPLIT_CONCAT,))
+        helper = MERGES[node.op]
+        return Call(helper.name, (named,), helpers=(helper,))
+
+    def merge_tree(self, node: ir.Merge) -> Struct:
+        """A block's merge: submodules and a forward of its own where that reads well
+        (``torch.cat([self.branch0(x), ...], 1)``, ``x * self.branch1(x)``), else a subclass of
+        the built model's class."""
+        if node.split or not all(attr_safe(b.name) for b in node.branches):
+            return Struct("base", {"call": self.merge_call(node, self.tree)})
+        if node.op == "cat":
+            return Struct("concat", {b.name: self.tree(b) for b in node.branches})
+        # An identity branch is the input itself: no module, and it may be present in some
+        # calls only (MobileNetV3's shortcut where the shape is kept), under a flag.
+        names = {b.name for b in node.branches}
+        fields: dict[str, Any] = {}
+        for b in node.branches:
+            if _is_identity(b):
+                key = "identity"
+                while key in names or key in fields:
+                    key += "_"
+                fields[key] = IDENTITY
+            else:
+                fields[b.name] = self.tree(b)
+        optional = frozenset(k for k, v in fields.items() if v is IDENTITY)
+        return Struct(node.op, fields, optional)
+
     def class_tree(self, node: ir.Node) -> Struct | None:
         """The body of a block's class for one call; None: the block is one layer (no class)."""
-        if isinstance(node, ir.Concat):
-            return Struct("concat", {b.name: self.tree(b) for b in node.branches})
+        if isinstance(node, ir.Merge):
+            return self.merge_tree(node)
         if isinstance(node, ir.Residual):
             assert node.body is not None
             fields: dict[str, Any] = {"body": self.tree(node.body)}
@@ -174,7 +225,9 @@ class _Exporter:
             after = self.tree(node.after) if node.after else None
             if after is not None and after != Call("nn.Identity"):
                 fields["after"] = after
-            return Struct("residual", fields, frozenset({"shortcut", "after"}))
+            fields["drop_path"] = float(node.drop_path)
+            helpers = (DROP_PATH,) if node.drop_path else ()
+            return Struct("residual", fields, frozenset({"shortcut", "after"}), helpers)
         if isinstance(node, ir.Seq):
             return Struct("seq", {"items": self.seq_tree(node, self.tree)})
         return None
@@ -282,13 +335,18 @@ class _Exporter:
             seq.open = "super().__init__("
             body = [" " * 8 + layout(seq, 8, 8)]
             return _class(cls.name, "nn.Sequential", what, init + body)
+        if t.kind == "base":
+            args = self.doc(t.fields["call"])
+            base, args.open = args.open[:-1], "super().__init__("
+            return _class(cls.name, base, what, init + [" " * 8 + layout(args, 8, 8)])
         body = ["        super().__init__()"]
+        if t.kind in MERGE_OPS:
+            body += [self.statement(f"self.{k} = ", v) for k, v in t.fields.items()
+                     if not isinstance(v, (Slot, Maybe))]
+            flags = {k: v.flag for k, v in t.fields.items() if isinstance(v, Maybe)}
+            body += [f"        self.{k} = {flag.expr}" for k, flag in flags.items()]
+            return _class(cls.name, "nn.Module", what, init + body, self.merge_forward(t))
         if t.kind == "concat":
-            if not all(attr_safe(k) for k in t.fields):
-                named = Call("Concat", (Struct("named", t.fields),))
-                args = self.doc(named)
-                args.open = "super().__init__("
-                return _class(cls.name, "Concat", what, init + [" " * 8 + layout(args, 8, 8)])
             body += [self.statement(f"self.{k} = ", v) for k, v in t.fields.items()]
             outs = ", ".join(f"self.{k}(x)" for k in t.fields)
             forward = [f"        return torch.cat([{outs}], 1)"]
@@ -298,6 +356,22 @@ class _Exporter:
             return _class(cls.name, "nn.Module", what, init + body, forward)
         return _class(cls.name, "nn.Module", what, init + body + self.residual_init(t),
                       self.residual_forward(t))
+
+    @staticmethod
+    def merge_forward(t: Struct) -> list[str]:
+        """``return x * self.branch1(x)``; with an identity present in some calls only, its flag
+        chooses (addition and multiplication of two tensors do not depend on their order)."""
+        op = f" {MERGE_OPS[t.kind]} "
+        terms = [("x" if isinstance(v, (Slot, Maybe)) else f"self.{k}(x)",
+                  k if isinstance(v, Maybe) else None) for k, v in t.fields.items()]
+        flags = [flag for _, flag in terms if flag]
+        if not flags:
+            return [f"        return {op.join(term for term, _ in terms)}"]
+        if len(terms) != 2 or len(flags) != 1:
+            raise NotImplementedError("an identity branch present in some calls only, among "
+                                      "more than two branches")
+        other = next(term for term, flag in terms if not flag)
+        return [f"        y = {other}", f"        return x{op}y if self.{flags[0]} else y"]
 
     def residual_init(self, t: Struct) -> list[str]:
         lines = [self.statement("self.body = ", t.fields["body"])]
@@ -309,9 +383,9 @@ class _Exporter:
                                             tail=f" if {flag} else None"))
             elif value is not None:
                 lines.append(self.statement(f"self.{part} = ", value))
-        scale = t.fields["scale"]
-        if not scale.constant:
-            lines.append(f"        self.scale = {scale.expr}")
+        for name in ("scale", "drop_path"):
+            if not t.fields[name].constant:
+                lines.append(f"        self.{name} = {t.fields[name].expr}")
         return lines
 
     @staticmethod
@@ -329,6 +403,7 @@ class _Exporter:
         if " if " in shortcut:
             shortcut = f"({shortcut})"
         return [f"        {RESIDUAL_BODY.format(scale=factor)}",
+                *_drop_path_lines(t.fields["drop_path"]),
                 f"        {RESIDUAL_ADD.format(shortcut=shortcut)}",
                 f"        return {parts['after']}"]
 
@@ -343,17 +418,24 @@ class _Exporter:
         defaults = [literal(base.get(p.name, p.values[0])) for p in params]
         sig = ", ".join(["self", *(f"{p.name}{_hint(p.values)} = {d}"
                                    for p, d in zip(params, defaults, strict=True))])
-        init = [f"    def __init__({sig}) -> None:", "        super().__init__()"]
+        init = [f"    def __init__({sig}) -> None:"]
         items = template.fields
+        doc = self.network_doc()
+        has_aux = any(isinstance(v, Struct) and v.kind == "aux" for v in items.values())
         if not all(attr_safe(k) for k in items):
-            raise NotImplementedError("network items need names that are Python attributes")
+            if has_aux:
+                raise NotImplementedError("network items need names that are Python attributes "
+                                          "when the network has auxiliary heads")
+            # Items named "5" (unnamed in the spec): a Sequential keeps them under their names.
+            seq = self.doc(Call("nn.Sequential", (Struct("named", items),)))
+            seq.open = "super().__init__("
+            return _class(name, "nn.Sequential", doc, init + [" " * 8 + layout(seq, 8, 8)])
+        init.append("        super().__init__()")
         taps = {a.fields["source"].present[0] for a in items.values()
                 if isinstance(a, Struct) and a.kind == "aux" and a.fields["source"].present[0]}
         forward: list[str] = []
-        has_aux = False
         for k, v in items.items():
             if isinstance(v, Struct) and v.kind == "aux":
-                has_aux = True
                 named = Call("nn.Sequential", (Struct("named", {"head": v.fields["head"]}),))
                 init.append(self.statement(f"self.{k} = ", named))
                 source = v.fields["source"].present[0]
@@ -372,7 +454,6 @@ class _Exporter:
                        "        return self._eager_outputs(x, aux)"]
         else:
             forward[-1] = forward[-1].replace("x = ", "return ", 1)
-        doc = self.network_doc()
         text = _class(name, "nn.Module", doc, init, forward, typed=not has_aux)
         if has_aux:
             text += ("\n    @torch.jit.unused\n"
@@ -427,6 +508,24 @@ class _Exporter:
         return [self.tree(c) for v, _ in self.variants for c in v.ir.items]
 
 
+def _is_identity(node: ir.Node) -> bool:
+    """An empty sequence or an ``identity`` layer: the input unchanged, no module state."""
+    if isinstance(node, ir.Seq):
+        return not node.items
+    return isinstance(node, ir.Layer) and node.kind == "identity"
+
+
+def _drop_path_lines(p: Slot) -> list[str]:
+    """Stochastic depth on the residual body, as ``torch_build.Residual.forward`` applies it
+    (training mode only, never at 0, so that the random numbers drawn are the same)."""
+    if p.constant and p.present[0] == 0.0:
+        return []
+    rate = literal(p.present[0]) if p.constant else "self.drop_path"
+    test = "self.training" if all(v > 0.0 for v in p.present) else \
+        "self.drop_path > 0.0 and self.training"
+    return [f"        if {test}:", f"            y = drop_path(y, {rate})"]
+
+
 def _helpers(t: Any) -> list[Helper]:
     """Helpers a tree uses, each after the helpers it needs."""
     out: list[Helper] = []
@@ -444,6 +543,8 @@ def _helpers(t: Any) -> list[Helper]:
             for a in (*x.args, *x.kwargs.values()):
                 walk(a)
         elif isinstance(x, Struct):
+            for h in x.helpers:
+                add(h)
             for v in x.fields.values():
                 walk(v)
         elif isinstance(x, (Loop, Maybe)):

@@ -15,7 +15,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Union
 
-from ..layers.base import Call, same_value
+from ..layers.base import Call, Helper, same_value
 
 WIDTH = 100  # the project's line length: the exported file passes its ruff config
 
@@ -35,11 +35,13 @@ MISSING: Any = _Missing()  # the value of a part in a call where the part is abs
 @dataclass
 class Struct:
     """A structure the exporter writes itself: ``kind`` says how, ``fields`` are its named
-    parts; the keys in ``optional`` may be absent from some calls (a residual's shortcut)."""
+    parts; the keys in ``optional`` may be absent from some calls (a residual's shortcut);
+    ``helpers`` are the helpers its text uses beside those of its parts (``drop_path``)."""
 
     kind: str
     fields: dict[str, Any]
     optional: frozenset[str] = frozenset()
+    helpers: tuple[Helper, ...] = ()
 
 
 @dataclass
@@ -108,10 +110,12 @@ def merge(trees: list[Tree], hint: str = "value") -> Tree:
         if not all(isinstance(t, Call) and t.callee == first.callee and len(t.args) == len(
                 first.args) and list(t.kwargs) == list(first.kwargs) for t in present):
             raise Mismatch
-        args = tuple(merge(column(lambda t, i=i: t.args[i]), f"{first.callee}:{i}")
+        names = first.arg_names
+        args = tuple(merge(column(lambda t, i=i: t.args[i]),
+                           names[i] if i < len(names) else f"{first.callee}:{i}")
                      for i in range(len(first.args)))
         kwargs = {k: merge(column(lambda t, k=k: t.kwargs[k]), k) for k in first.kwargs}
-        return Call(first.callee, args, kwargs, first.defaults, first.helpers)
+        return Call(first.callee, args, kwargs, first.defaults, first.helpers, names)
     if isinstance(first, Struct):
         if not all(isinstance(t, Struct) and t.kind == first.kind for t in present):
             raise Mismatch
@@ -129,7 +133,8 @@ def merge(trees: list[Tree], hint: str = "value") -> Tree:
                 fields[k] = Maybe(flag, merge(col, k))
             else:
                 raise Mismatch
-        return Struct(first.kind, fields, first.optional)
+        helpers = tuple(dict.fromkeys(h for t in present for h in t.helpers))
+        return Struct(first.kind, fields, first.optional, helpers)
     if isinstance(first, Loop):
         if not all(isinstance(t, Loop) for t in present):
             raise Mismatch
@@ -188,6 +193,8 @@ def name_slot(slot: Slot, env: dict[str, list[Any]]) -> str | None:
         if _matches(values, cand):
             return name
     present = slot.present
+    if all(isinstance(v, (list, tuple)) for v in present):
+        return _name_items(slot, env)
     if all(isinstance(v, bool) for v in present):
         for name, cand in env.items():
             if all(isinstance(c, bool) for c in cand) and _matches(values, [not c for c in cand]):
@@ -213,7 +220,28 @@ def name_slot(slot: Slot, env: dict[str, list[Any]]) -> str | None:
                 return f"{name} - {k}"
             if _matches(values, [c + k for c in cand]):
                 return f"{name} + {k}"
+        for k in range(2, 9):
+            if all(c % k == 0 for c in cand) and _matches(values, [c // k for c in cand]):
+                return f"{name} // {k}"
     return None
+
+
+def _name_items(slot: Slot, env: dict[str, list[Any]]) -> str | None:
+    """A list or tuple of one length in every call, named item by item: ``[c // 2, c // 2]``."""
+    present = slot.present
+    size = len(present[0])
+    if any(len(v) != size or type(v) is not type(present[0]) for v in present):
+        return None
+    items = []
+    for i in range(size):
+        item = Slot([MISSING if v is MISSING else v[i] for v in slot.values], slot.hint)
+        expr = literal(item.present[0]) if item.constant else name_slot(item, env)
+        if expr is None:
+            return None
+        items.append(expr)
+    if isinstance(present[0], list):
+        return f"[{', '.join(items)}]"
+    return f"({items[0]},)" if size == 1 else f"({', '.join(items)})"
 
 
 # --- layout -----------------------------------------------------------------------------------

@@ -185,6 +185,9 @@ class Call:
     kwargs: dict[str, Any] = field(default_factory=dict)
     defaults: dict[str, Any] = field(default_factory=dict)
     helpers: tuple[Helper, ...] = ()
+    # Words for the positional arguments: the name of a block class's constructor parameter
+    # when an argument varies between the calls and no argument of the block gives it.
+    arg_names: tuple[str, ...] = ()
 
 
 def call_text(call: Call) -> str:
@@ -235,15 +238,15 @@ def chain_helper(name: str, doc: str, params: list[str], parts: list[tuple[str, 
 
 
 def torch_layer(name: str, needs: tuple[Helper, ...] = (), module: str = "torch_layers") -> Helper:
-    """A class of :mod:`archdsl.torch_layers` (or another torch module of the package), copied
-    from its source text without importing torch, so that the exported file runs the very code
-    the built model runs."""
+    """A class (or function) of :mod:`archdsl.torch_layers` or another torch module of the
+    package, copied from its source text without importing torch, so that the exported file runs
+    the very code the built model runs."""
     path = Path(__file__).resolve().parent.parent / f"{module}.py"
     text = path.read_text(encoding="utf-8")
     for node in ast.parse(text).body:
-        if isinstance(node, ast.ClassDef) and node.name == name:
+        if isinstance(node, (ast.ClassDef, ast.FunctionDef)) and node.name == name:
             return Helper(name, ast.get_source_segment(text, node) + "\n", needs)
-    raise KeyError(f"no class {name} in {path}")
+    raise KeyError(f"no class or function {name} in {path}")
 
 
 def _numel(shape: Shape) -> int:

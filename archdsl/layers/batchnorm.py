@@ -8,8 +8,19 @@ from typing import TYPE_CHECKING
 from pydantic import Field
 
 from . import register
-from .activation import ACTIVATIONS, ActName, build_activation
-from .base import Fields, LayerCost, LayerError, LayerKind, Shape, fmt_shape, numel
+from .activation import ACTIVATIONS, ActName, activation_source, build_activation
+from .base import (
+    Call,
+    Fields,
+    LayerCost,
+    LayerError,
+    LayerKind,
+    Shape,
+    call_text,
+    chain_helper,
+    fmt_shape,
+    numel,
+)
 
 if TYPE_CHECKING:
     from torch import nn
@@ -47,6 +58,22 @@ class BatchNorm(LayerKind):
         if not f.act:
             return bn
         return nn.Sequential(OrderedDict(bn=bn, act=build_activation(f.act, inplace=True)))
+
+    def source(self, f: BatchNormFields, shape: Shape, out: Shape) -> Call:
+        cls = "nn.BatchNorm2d" if len(shape) == 3 else "nn.BatchNorm1d"
+        kwargs = {"eps": f.eps, "momentum": f.momentum}
+        defaults = {"eps": 1e-5, "momentum": 0.1}
+        if not f.act:
+            return Call(cls, (shape[0],), kwargs, defaults)
+        # The built Sequential(bn=..., act=...) as a class with the same two children.
+        act = activation_source(f.act, inplace=True)
+        title = f"Bn{'' if len(shape) == 3 else '1d'}{ACTIVATIONS[f.act][1]}"
+        helper = chain_helper(
+            title, f"Batch norm followed by {ACTIVATIONS[f.act][1]}.",
+            ["num_features: int", "eps: float = 1e-5", "momentum: float = 0.1"],
+            [("bn", f"{cls}(num_features, eps=eps, momentum=momentum)"), ("act", call_text(act))],
+            act.helpers)
+        return Call(title, (shape[0],), kwargs, defaults, (helper,))
 
     def label(self, f: BatchNormFields) -> str:
         return "BN" + (f" + {f.act}" if f.act else "")

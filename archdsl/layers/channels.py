@@ -8,7 +8,17 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import Field, PositiveInt
 
 from . import register
-from .base import Fields, LayerCost, LayerError, LayerKind, Shape, need_image, numel
+from .base import (
+    Call,
+    Fields,
+    LayerCost,
+    LayerError,
+    LayerKind,
+    Shape,
+    need_image,
+    numel,
+    torch_layer,
+)
 
 if TYPE_CHECKING:
     from torch import nn
@@ -34,6 +44,9 @@ class ChannelShuffle(LayerKind):
         from ..torch_layers import ChannelShuffle as Module
 
         return Module(f.groups)
+
+    def source(self, f: ShuffleFields, shape: Shape, out: Shape) -> Call:
+        return Call("ChannelShuffle", (f.groups,), helpers=(torch_layer("ChannelShuffle"),))
 
     def label(self, f: ShuffleFields) -> str:
         return f"Channel shuffle ({f.groups} groups)"
@@ -65,9 +78,17 @@ class PadChannels(LayerKind):
     def build(self, f: PadFields, shape: Shape, out: Shape) -> nn.Module:
         from ..torch_layers import PadChannels as Module
 
+        return Module(*self.pads(f, shape))
+
+    def source(self, f: PadFields, shape: Shape, out: Shape) -> Call:
+        return Call("PadChannels", self.pads(f, shape), helpers=(torch_layer("PadChannels"),))
+
+    @staticmethod
+    def pads(f: PadFields, shape: Shape) -> tuple[int, int]:
+        """The zero channels before and after the input's."""
         extra = f.filters - shape[0]
         before = extra // 2 if f.side == "both" else 0
-        return Module(before, extra - before)
+        return before, extra - before
 
     def label(self, f: PadFields) -> str:
         return f"Zero-pad to {f.filters} channels"
@@ -92,6 +113,9 @@ class Identity(LayerKind):
         from torch import nn
 
         return nn.Identity()
+
+    def source(self, f: Any, shape: Shape, out: Shape) -> Call:
+        return Call("nn.Identity")
 
     def label(self, f: Any) -> str:
         return "Identity"

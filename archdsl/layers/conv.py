@@ -79,6 +79,10 @@ TAIL_WORDS: dict[str, dict[str, Any]] = {
 }
 
 
+# The spec's words for a convolution's positional arguments (in channels, filters, kernel).
+CONV_ARGS = ("channels", "filters", "kernel")
+
+
 def title_words(title: str) -> str:
     """``BnReLU`` -> ``batch norm and ReLU`` (helper docstrings)."""
     words = ["batch norm" if title.startswith("Bn") else ""]
@@ -207,7 +211,7 @@ class Conv(LayerKind):
         at = {"stride": 1, "padding": 0, "dilation": 1, "groups": 1}
         tail, tail_at = tail_kwargs(f)
         if not f.norm and not f.act:
-            return Call("nn.Conv2d", args, {**window, **tail}, {**at, **tail_at})
+            return Call("nn.Conv2d", args, {**window, **tail}, {**at, **tail_at}, (), CONV_ARGS)
         parts, params, needs, title = tail_source(f)
         helper = chain_helper(
             f"Conv{title}", f"A convolution followed by {title_words(title)}.",
@@ -215,7 +219,7 @@ class Conv(LayerKind):
              "dilation=1", "groups: int = 1", f"bias: bool = {not f.norm}", *params],
             [("conv", "nn.Conv2d(in_channels, out_channels, kernel_size, stride, padding, "
                       "dilation, groups, bias)"), *parts], needs)
-        return Call(helper.name, args, {**window, **tail}, {**at, **tail_at}, (helper,))
+        return Call(helper.name, args, {**window, **tail}, {**at, **tail_at}, (helper,), CONV_ARGS)
 
     def label(self, f: ConvFields) -> str:
         notes = [str(f.filters), *window_notes(f)]

@@ -96,7 +96,8 @@ class Linear(LayerKind):
         return nn.Sequential(fc, build_activation(f.act, inplace=True)) if f.act else fc
 
     def source(self, f: LinearFields, shape: Shape, out: Shape) -> Call:
-        fc = Call("nn.Linear", (shape[0], f.features), {"bias": f.bias}, {"bias": True})
+        fc = Call("nn.Linear", (shape[0], f.features), {"bias": f.bias}, {"bias": True},
+                  arg_names=("in_features", "features"))
         if not f.act:
             return fc
         return Call("nn.Sequential", (fc, activation_source(f.act, inplace=True)))

@@ -21,6 +21,7 @@ from .base import (
     pair_arg,
     resolve_padding,
     sliding_shape,
+    torch_layer,
 )
 
 if TYPE_CHECKING:
@@ -130,6 +131,9 @@ class GlobalAvgPool(LayerKind):
         return nn.Sequential(pool, nn.Flatten(1)) if f.flatten else pool
 
     def source(self, f: GapFields, shape: Shape, out: Shape) -> Call:
+        if f.mean:
+            return Call("GridMean", kwargs={"keepdim": not f.flatten},
+                        helpers=(torch_layer("GridMean"),))
         pool = Call("nn.AdaptiveAvgPool2d", (1,))
         return Call("nn.Sequential", (pool, Call("nn.Flatten"))) if f.flatten else pool
 

@@ -36,6 +36,7 @@ from .base import (
     sliding_shape,
 )
 from .conv import (
+    CONV_ARGS,
     TAIL_WORDS,
     ConvTailFields,
     norm_alias,
@@ -149,7 +150,7 @@ class SepConv(LayerKind):
                     {"stride": pair_arg(f.stride), "padding": pair_arg(pad),
                      "dilation": pair_arg(f.dilation), "multiplier": f.multiplier, **tail_kw},
                     {"stride": 1, "padding": 0, "dilation": 1, "multiplier": 1, **tail_at},
-                    (helper,))
+                    (helper,), CONV_ARGS)
 
     def label(self, f: SepConvFields) -> str:
         notes = [str(f.filters), *window_notes(f)]
