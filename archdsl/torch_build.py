@@ -10,12 +10,12 @@ with ``torch.compile(fullgraph=True)`` and scripts with TorchScript.
 from __future__ import annotations
 
 from collections import OrderedDict
-from itertools import pairwise
 
 import torch
 from torch import nn
 
 from . import ir
+from .inplace import output_is_free
 from .layers.activation import ACTIVATIONS, INPLACE_ACTIVATIONS
 
 
@@ -79,7 +79,8 @@ class Residual(nn.Module):
 
     Like a hand-written block, it decides at construction what a forward pass does, and adds in
     place where autograd allows it: when the body's output is a fresh tensor whose backward does
-    not read it (:func:`output_is_free`: torchvision's ``out = bn3(...); out += identity``), the
+    not read it (``free_body``, from :mod:`archdsl.inplace`: torchvision's
+    ``out = bn3(...); out += identity``), the
     scale multiplies it and the shortcut is added into it; else the scaled product, itself fresh,
     takes the sum, and an unscaled sum is out of place. The block's input ``x`` is never changed.
     The sum is then a tensor only this block holds, so ``after`` works on it in place.
@@ -88,7 +89,8 @@ class Residual(nn.Module):
     """
 
     def __init__(self, body: nn.Module, shortcut: nn.Module | None, scale: float,
-                 after: nn.Module | None, drop_path: float = 0.0) -> None:
+                 after: nn.Module | None, drop_path: float = 0.0,
+                 free_body: bool = False) -> None:
         super().__init__()
         self.body = body
         self.shortcut = shortcut if shortcut is not None else nn.Identity()
@@ -98,9 +100,7 @@ class Residual(nn.Module):
         self.scaled = scale != 1.0
         self.identity_shortcut = shortcut is None
         self.has_after = after is not None
-        self.free_body = output_is_free(body)
-        if after is not None:
-            make_first_inplace(after)
+        self.free_body = free_body  # archdsl.inplace.output_is_free of the body
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # noqa: D102
         y = self.body(x)
@@ -132,31 +132,13 @@ def drop_path(y: torch.Tensor, p: float) -> torch.Tensor:
     return y * mask.bernoulli_(keep).div_(keep)
 
 
-# Modules whose output is a new tensor that their backward does not read (convolution, linear
-# and batch norm save their input, max pooling its indices): changing it in place later changes
-# no one's input and does not trip autograd's version check. Activations are not among them
-# (ReLU's backward reads its output), nor dropout (the identity in eval) or flatten (a view).
-_FREE_OUTPUT = (nn.Conv2d, nn.Linear, nn.BatchNorm2d, nn.MaxPool2d, nn.AvgPool2d,
-                nn.AdaptiveAvgPool2d, Concat, SplitConcat)
 _INPLACE_CAPABLE = tuple(getattr(nn, ACTIVATIONS[a][1]) for a in INPLACE_ACTIVATIONS)
-
-
-def output_is_free(module: nn.Module) -> bool:
-    """Whether an in-place operation on the module's output is safe (see ``_FREE_OUTPUT``)."""
-    if isinstance(module, _FREE_OUTPUT):
-        return True
-    if type(module) is nn.Sequential:  # not WithAux, whose output may be a tuple
-        return len(module) > 0 and output_is_free(module[-1])
-    if isinstance(module, Residual):  # the sum is fresh and add saves nothing
-        return not module.has_after or isinstance(module.after, nn.Identity) \
-            or output_is_free(module.after)
-    return False
 
 
 def make_first_inplace(module: nn.Module) -> None:
     """Switch the module's first operation to in place if it is an activation that can be.
 
-    For a module whose input is a tensor nobody else reads (see :func:`output_is_free`).
+    For a module whose input is a tensor nobody else reads (see :mod:`archdsl.inplace`).
     """
     if isinstance(module, _INPLACE_CAPABLE):
         module.inplace = True
@@ -164,10 +146,10 @@ def make_first_inplace(module: nn.Module) -> None:
         make_first_inplace(module[0])
 
 
-def _sequence(items: OrderedDict[str, nn.Module]) -> nn.Sequential:
+def _sequence(node: ir.Seq, items: OrderedDict[str, nn.Module]) -> nn.Sequential:
     """Items in sequence; an activation that follows an item with a free output works in place
     (timm's ``ReLU(inplace=True)`` between the separable convolutions of Xception)."""
-    for before, item in pairwise(items.values()):
+    for before, item in zip(node.items, list(items.values())[1:], strict=False):
         if output_is_free(before):
             make_first_inplace(item)
     return nn.Sequential(items)
@@ -222,7 +204,7 @@ def build_module(node: ir.Node) -> nn.Module:
         items = OrderedDict((c.name, build_module(c)) for c in node.items)
         aux_at = [i for i, c in enumerate(node.items) if isinstance(c, ir.Aux)]
         # With aux heads, an item's output may be read again by a head: nothing goes in place.
-        return WithAux(items, aux_at, _taps(node)) if aux_at else _sequence(items)
+        return WithAux(items, aux_at, _taps(node)) if aux_at else _sequence(node, items)
     if isinstance(node, ir.Aux):
         assert node.head is not None
         return nn.Sequential(OrderedDict(head=build_module(node.head)))
@@ -233,12 +215,16 @@ def build_module(node: ir.Node) -> nn.Module:
         return {"cat": Concat, "add": Sum, "mul": Product}[node.op](branches)
     if isinstance(node, ir.Residual):
         assert node.body is not None
+        after = build_module(node.after) if node.after else None
+        if after is not None:
+            make_first_inplace(after)  # it reads the sum, which only the block holds
         return Residual(
             build_module(node.body),
             build_module(node.shortcut) if node.shortcut else None,
             node.scale,
-            build_module(node.after) if node.after else None,
+            after,
             node.drop_path,
+            output_is_free(node.body),
         )
     raise TypeError(f"unknown IR node {type(node).__name__}")
 

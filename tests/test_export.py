@@ -313,7 +313,8 @@ def test_parts_present_in_some_calls_only() -> None:
     text = archdsl.export_source(archdsl.load(SPECS / "resnet50.yaml"))
     assert "def __init__(self, in_channels: int, c: int, s: int, shortcut: bool)" in text
     assert "nn.Sequential(ConvBn(in_channels, 4 * c, 1, stride=s)) if shortcut else None" in text
-    assert "y = y + (x if self.shortcut is None else self.shortcut(x))" in text
+    # The body ends in a batch norm: the sum goes into its output, as in the built model.
+    assert "y += (x if self.shortcut is None else self.shortcut(x))" in text
     # TF-slim's last Inception-ResNet-v2 block: unscaled, no ReLU after the sum.
     v2 = archdsl.export_source(archdsl.load(SPECS / "inception_resnet_v2.yaml"))
     assert 'self.after = nn.ReLU() if after == "relu" else None' in v2

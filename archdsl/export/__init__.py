@@ -34,6 +34,7 @@ from typing import Any
 
 from .. import ir
 from ..errors import ErrorSink
+from ..inplace import output_is_free
 from ..layers.base import Call, Helper, fmt_shape, same_value, torch_layer
 from ..resolve import Resolver
 from ..spec import Spec, resolve_params
@@ -70,6 +71,7 @@ RESIDUAL = torch_layer("Residual", needs=(DROP_PATH,), module="torch_build")
 # ``torch_build.Residual.forward``.
 RESIDUAL_BODY = "y = self.body(x){scale}"
 RESIDUAL_ADD = "y = y + {shortcut}"
+RESIDUAL_ADD_INPLACE = "y += {shortcut}"  # the body's output (or its scaled copy) is fresh
 # A block's element-wise merge: the operator between the branches' outputs (torch_build's Sum,
 # Product).
 MERGE_OPS = {"add": "+", "mul": "*"}
@@ -159,8 +161,9 @@ class _Exporter:
             assert node.body is not None
             return Call("Residual", (
                 sub(node.body), sub(node.shortcut) if node.shortcut else None, node.scale,
-                sub(node.after) if node.after else None), {"drop_path": float(node.drop_path)},
-                {"drop_path": 0.0}, helpers=(RESIDUAL,))
+                sub(node.after) if node.after else None),
+                {"drop_path": float(node.drop_path), "free_body": output_is_free(node.body)},
+                {"drop_path": 0.0, "free_body": False}, helpers=(RESIDUAL,))
         if isinstance(node, ir.Aux):
             assert node.head is not None
             return Struct("aux", {"head": sub(node.head), "source": node.source})
@@ -226,6 +229,8 @@ class _Exporter:
             if after is not None and after != Call("nn.Identity"):
                 fields["after"] = after
             fields["drop_path"] = float(node.drop_path)
+            # The sum goes into the body's output where the built model's does (archdsl.inplace).
+            fields["free"] = output_is_free(node.body) or node.scale != 1.0
             helpers = (DROP_PATH,) if node.drop_path else ()
             return Struct("residual", fields, frozenset({"shortcut", "after"}), helpers)
         if isinstance(node, ir.Seq):
@@ -402,9 +407,11 @@ class _Exporter:
         shortcut = parts["shortcut"]
         if " if " in shortcut:
             shortcut = f"({shortcut})"
+        free = t.fields["free"]
+        add = RESIDUAL_ADD_INPLACE if free.constant and free.present[0] else RESIDUAL_ADD
         return [f"        {RESIDUAL_BODY.format(scale=factor)}",
                 *_drop_path_lines(t.fields["drop_path"]),
-                f"        {RESIDUAL_ADD.format(shortcut=shortcut)}",
+                f"        {add.format(shortcut=shortcut)}",
                 f"        return {parts['after']}"]
 
     def network_text(self, name: str) -> str:
