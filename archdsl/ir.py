@@ -164,6 +164,11 @@ def buffer_count(node: Node) -> int:
     return sum(lay.cost().buffers for lay in node.layers())
 
 
+def node_count(node: Node) -> int:
+    """Nodes in a subtree (itself included)."""
+    return sum(1 for _ in node.walk())
+
+
 def relocate(node: Node, name: str, path: str) -> Node:
     """A copy of a resolved subtree under another name and path (an identical repeat)."""
     old = len(node.path)

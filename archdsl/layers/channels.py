@@ -5,17 +5,17 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import Field, PositiveInt
+from pydantic import Field
 
 from . import register
-from .base import Fields, LayerCost, LayerError, LayerKind, Shape, need_image, numel
+from .base import Count, Fields, LayerCost, LayerError, LayerKind, Shape, need_image, numel
 
 if TYPE_CHECKING:
     from torch import nn
 
 
 class ShuffleFields(Fields):
-    groups: PositiveInt = Field(description="groups whose channels are interleaved")
+    groups: Count = Field(description="groups whose channels are interleaved")
 
 
 class ChannelShuffle(LayerKind):
@@ -40,7 +40,7 @@ class ChannelShuffle(LayerKind):
 
 
 class PadFields(Fields):
-    filters: PositiveInt = Field(description="output channels (at least the input's)")
+    filters: Count = Field(description="output channels (at least the input's)")
     side: Literal["end", "both"] = Field(
         "end", description="where the zeros go: after the input's channels, or half before and "
         "half after")
