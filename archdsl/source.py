@@ -22,7 +22,7 @@ _ALLOWED_TAGS = {_STD + t for t in ("str", "int", "float", "bool", "null", "map"
 # PyYAML resolves some plain scalars to these; their values are read by ``plain_scalar``.
 _ALLOWED_TAGS |= {_STD + "timestamp", _STD + "value", _STD + "merge"}
 # Aliases let a small file describe a huge tree ("billion laughs"); no real spec comes close.
-_MAX_NODES = 200_000
+_MAX_NODES = 50_000
 
 
 @dataclass
@@ -138,7 +138,7 @@ def _max_nesting(text: str) -> int:
 # the ones users see.
 _FAST_LOADER = getattr(yaml, "CSafeLoader", None)
 MAX_NESTING = 100
-MAX_TEXT = 1_000_000  # characters of one file; the largest shipped spec has about 5,000
+MAX_TEXT = 200_000  # characters of one file; the largest shipped spec has about 4,000
 
 
 def load_text(text: str, filename: str) -> YNode:
