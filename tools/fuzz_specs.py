@@ -338,20 +338,33 @@ def _small_enough(path: Path, memory_mb: int) -> bool:
     return (rep.total.params + rep.total.buffers + 4 * largest) * 4 < memory_mb * 2**20 // 3
 
 
-def worker(seconds: int, memory_mb: int) -> None:
-    resource.setrlimit(resource.RLIMIT_AS, (memory_mb * 2**20, memory_mb * 2**20))
+def worker(seconds: int, memory_mb: int, with_torch: bool) -> None:
+    import archdsl.cli  # noqa: F401 -- once, before the first case's clock starts
+
+    if with_torch:
+        import torch  # noqa: F401 -- its mappings are not what is being measured
+    # The limit is what a case may add to the worker as it stands (torch maps gigabytes).
+    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    with contextlib.suppress(OSError, ValueError), open("/proc/self/statm") as f:
+        base = int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+    limit = base + memory_mb * 2**20
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     sys.setrecursionlimit(10_000)
 
     def on_alarm(signum: int, frame: object) -> None:
         raise CaseTimeout
 
     signal.signal(signal.SIGALRM, on_alarm)
-    import archdsl.cli  # noqa: F401 -- once, before the first case's clock starts
-
     folder = Path(tempfile.mkdtemp(prefix="archdsl-fuzz-"))
     try:
         for line in sys.stdin:
-            result = run_one(json.loads(line), folder / "case", seconds, memory_mb)
+            case = json.loads(line)
+            try:
+                result = run_one(case, folder / "case", seconds, memory_mb)
+            except BaseException as exc:  # noqa: BLE001 -- the harness itself: report, go on
+                signal.alarm(0)
+                result = {"number": case["number"], "outcome": "crash", "rc": "worker",
+                          "stderr": f"worker: {type(exc).__name__}: {exc}"}
             sys.__stdout__.write(json.dumps(result) + "\n")
             sys.__stdout__.flush()
     finally:
@@ -360,13 +373,14 @@ def worker(seconds: int, memory_mb: int) -> None:
 
 # --- the parent -------------------------------------------------------------------------------
 class Worker:
-    def __init__(self, seconds: int, memory_mb: int) -> None:
+    def __init__(self, seconds: int, memory_mb: int, build_every: int) -> None:
+        self.log = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 -- what a dying worker said
         env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get(
             "PYTHONPATH", ""), "OMP_NUM_THREADS": "1", "PYTHONHASHSEED": "0"}
         self.proc = subprocess.Popen(
             [sys.executable, __file__, "--worker", "--case-seconds", str(seconds),
-             "--memory-mb", str(memory_mb)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+             "--memory-mb", str(memory_mb), "--build-every", str(build_every)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log, text=True,
             env=env, bufsize=1)
         self.case: Case | None = None
         self.started = 0.0
@@ -381,6 +395,11 @@ class Worker:
         with contextlib.suppress(ProcessLookupError):
             self.proc.kill()
         self.proc.wait()
+        self.log.close()
+
+    def last_words(self) -> str:
+        self.log.seek(0)
+        return self.log.read()[-1500:]
 
 
 def fuzz(args: argparse.Namespace) -> int:
@@ -389,7 +408,8 @@ def fuzz(args: argparse.Namespace) -> int:
                                                                     args.first + args.count))
     todo = [make_case(args.seed, n, specs, args.build_every) for n in numbers]
     todo.reverse()
-    workers = [Worker(args.case_seconds, args.memory_mb) for _ in range(args.jobs)]
+    workers = [Worker(args.case_seconds, args.memory_mb, args.build_every)
+               for _ in range(args.jobs)]
     outcomes: Counter[str] = Counter()
     by_mutation: dict[str, Counter[str]] = {}
     findings: list[dict] = []
@@ -430,7 +450,7 @@ def fuzz(args: argparse.Namespace) -> int:
                     code = w.proc.wait()
                     record(case, {"number": case.number, "outcome": "memory" if code in (
                         -signal.SIGKILL, -signal.SIGSEGV, -signal.SIGABRT) else "crash",
-                        "rc": str(code), "stderr": ""})
+                        "rc": str(code), "stderr": w.last_words()})
                     workers[workers.index(w)] = _replace(w, args)
             for k, w in enumerate(workers):  # hung in C code, where the alarm cannot reach
                 if w.case is not None and time.monotonic() - w.started > args.case_seconds + 10:
@@ -460,7 +480,7 @@ def fuzz(args: argparse.Namespace) -> int:
 
 def _replace(w: Worker, args: argparse.Namespace) -> Worker:
     w.kill()
-    return Worker(args.case_seconds, args.memory_mb)
+    return Worker(args.case_seconds, args.memory_mb, args.build_every)
 
 
 def show(args: argparse.Namespace) -> int:
@@ -479,7 +499,8 @@ def main() -> int:
     p.add_argument("--show", metavar="DIR", help="write --case's files to DIR, do not run")
     p.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")
     p.add_argument("--case-seconds", type=int, default=10, help="time limit of one case")
-    p.add_argument("--memory-mb", type=int, default=3000, help="address-space limit per worker")
+    p.add_argument("--memory-mb", type=int, default=2000,
+                   help="address space a case may add to its worker (default 2000)")
     p.add_argument("--time-limit", type=float, default=3600, help="stop after this many seconds")
     p.add_argument("--build-every", type=int, default=50, help="build every Nth case (0: never)")
     p.add_argument("--show-findings", type=int, default=20, help="findings to print")
@@ -487,7 +508,7 @@ def main() -> int:
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.worker:
-        worker(args.case_seconds, args.memory_mb)
+        worker(args.case_seconds, args.memory_mb, args.build_every > 0)
         return 0
     if args.show:
         if args.case is None:
