@@ -36,6 +36,9 @@ MAX_REPEAT = 10_000
 # block of ``b x10000``), so the budget is spent while resolving, before the tree is built:
 # 100,000 nodes take about 2 s and 60 MB; the largest shipped spec has under 500.
 MAX_NODES = 100_000
+# Levels of the IR tree (structures and block calls within each other): every pass over the IR,
+# and torch's forward, recurses once or more per level. Shipped specs use under 10.
+MAX_DEPTH = 100
 _FIELD_CACHE_SIZE = 200_000
 _CALL_CACHE_SIZE = 50_000
 
@@ -63,6 +66,7 @@ class Resolver:
         self.sink = sink
         self.max_nodes = max_nodes
         self.made = 0  # IR nodes made or copied so far (see ``spend``)
+        self.depth = 0  # nodes being resolved within each other
         self.top_outputs: dict[str, Shape] = {}  # the network's items so far (aux ``from:``)
         # Defaults live in the knob scope: evaluated once here, never in a block's scope.
         self.defaults: dict[str, dict[str, tuple[Any, Loc]]] = {}
@@ -165,6 +169,22 @@ class Resolver:
     def one(self, ast: Ast, shape: Shape, ctx: Ctx, name: str, path: str,
             in_repeat: bool = False) -> ir.Node | None:
         self.spend(1, ast.loc)
+        if self.depth >= MAX_DEPTH:
+            parts = ctx.where.split(" > ")
+            if len(parts) > 6:  # the first and last calls say enough
+                parts[2:-2] = [f"... {len(parts) - 4} more"]
+            self.sink.add(ast.loc, f"the network nests deeper than {MAX_DEPTH} levels "
+                                   f"(structures and block calls within each other)",
+                          " > ".join(parts))
+            return None
+        self.depth += 1
+        try:
+            return self.one_node(ast, shape, ctx, name, path, in_repeat)
+        finally:
+            self.depth -= 1
+
+    def one_node(self, ast: Ast, shape: Shape, ctx: Ctx, name: str, path: str,
+                 in_repeat: bool) -> ir.Node | None:
         if isinstance(ast, LayerAst):
             return self.layer(ast, shape, ctx, name, path)
         if isinstance(ast, CallAst):

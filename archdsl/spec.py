@@ -207,10 +207,10 @@ def check_size(spec: Spec) -> None:
         raise SpecErrors.one(where, f"the input {fmt_shape(spec.input_shape)} has {inputs:,} "
                                     f"values, over the limit of {MAX_TENSOR:,} for one "
                                     f"tensor{lift}")
-    for layer in spec.ir.layers():
+    size, layer = ir.largest_layer(spec.ir)
+    if size > MAX_TENSOR and layer is not None:
         cost = layer.cost()
-        size, what = max((cost.params + cost.buffers, "weights"), (cost.activations, "outputs"))
-        if size > MAX_TENSOR:
-            raise SpecErrors.one(layer.loc, f"{layer.kind} at {layer.path}: {size:,} {what}, "
-                                            f"over the limit of {MAX_TENSOR:,} values for one "
-                                            f"layer{lift}")
+        what = "weights" if cost.params + cost.buffers >= cost.activations else "outputs"
+        raise SpecErrors.one(layer.loc, f"{layer.kind} at {layer.path}: {size:,} {what}, over "
+                                        f"the limit of {MAX_TENSOR:,} values for one "
+                                        f"layer{lift}")

@@ -21,7 +21,7 @@ from archdsl import cli
 from archdsl.atomic import SUFFIX, remove_stale, write_text_atomic
 from archdsl.layers.base import MAX_SIZE
 from archdsl.names import MODULE_ATTRIBUTES
-from archdsl.resolve import MAX_NODES
+from archdsl.resolve import MAX_DEPTH, MAX_NODES
 from archdsl.source import MAX_NESTING
 from archdsl.spec import MAX_TENSOR
 
@@ -360,3 +360,24 @@ def test_exit_status_is_documented() -> None:
 
 def _env() -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+
+
+def _chain(n: int) -> str:
+    blocks = "".join(f"  b{i}: [b{i + 1}]\n" for i in range(n)) + f"  b{n}: [relu]\n"
+    return HEAD + "blocks:\n" + blocks + "network: [b0]\n"
+
+
+def test_block_calls_nested_past_the_depth_limit(tmp_path, capsys) -> None:
+    # 2,000 blocks each calling the next overflowed Python's stack in the resolver.
+    err = refused(tmp_path, capsys, _chain(2000), f"nests deeper than {MAX_DEPTH} levels",
+                  at="53:9")
+    assert "b0 > b1 > ... 46 more > b48 > b49" in err
+
+
+def test_the_deepest_allowed_network_builds_and_scripts(tmp_path, capsys) -> None:
+    path = tmp_path / "spec.yaml"
+    path.write_text(_chain(MAX_DEPTH // 2 - 2))
+    rc, out, err = run(capsys, "build", str(path), "--format", "torchscript", "-o",
+                       str(tmp_path / "m.pt"))
+    assert rc == 0, err
+    assert run(capsys, "cost", "--depth", "3", str(path))[0] == 0
