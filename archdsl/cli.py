@@ -8,6 +8,7 @@ asking for a bug report, exit status 3 (``--debug`` shows the traceback).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import traceback
 from collections.abc import Sequence
@@ -67,6 +68,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # the reader went away (``archdsl schema | head``): nothing to say
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 -- so that exiting cannot fail again
+        return 141
     except Exception as exc:  # noqa: BLE001 -- the last resort: RecursionError, MemoryError too
         if args.debug:
             traceback.print_exc()

@@ -216,6 +216,10 @@ def m_nesting(rng: random.Random, text: str, case: Case) -> str:
             if "\nblocks:" not in text else text.replace(
                 "\nblocks:\n", "\nblocks:\n  z1: [relu x10000]\n  z2: [z1 x10000]\n", 1
             ).replace("\nnetwork:\n", "\nnetwork:\n  - z2 x10000\n", 1)
+    if op == 3 and rng.random() < .5:  # a chain of blocks, each calling the next
+        chain = "".join(f"  zc{k}: [zc{k + 1}]\n" for k in range(depth % 3000))
+        return text.replace("\nblocks:\n", f"\nblocks:\n{chain}  zc{depth % 3000}: [relu]\n",
+                            1).replace("\nnetwork:\n", "\nnetwork:\n  - zc0\n", 1)
     if op == 3:  # a block that calls itself
         return text.replace("\nblocks:\n", "\nblocks:\n  zz: [zz]\n", 1).replace(
             "\nnetwork:\n", "\nnetwork:\n  - zz\n", 1)
