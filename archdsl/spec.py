@@ -121,8 +121,8 @@ def resolve_program(prog: Program, overrides: dict[str, Any], *,
     sink = ErrorSink()
     sink.errors.extend(prog.errors)
     params = resolve_params(prog, overrides, sink)
-    if len(sink.errors) > len(prog.errors):
-        sink.raise_if_any()
+    if len(sink.errors) > len(prog.errors) or prog.input is None:
+        sink.raise_if_any()  # a missing input was reported when the program was read
     shape = resolve_input(prog, input, params)
     resolver = Resolver(prog, params, sink, MAX_NODES * (10 if allow_large else 1))
     root = resolver.network(shape)

@@ -381,3 +381,10 @@ def test_the_deepest_allowed_network_builds_and_scripts(tmp_path, capsys) -> Non
                        str(tmp_path / "m.pt"))
     assert rc == 0, err
     assert run(capsys, "cost", "--depth", "3", str(path))[0] == 0
+
+
+@pytest.mark.parametrize("command", ["validate", "cost", "draw"])
+def test_a_spec_without_input(tmp_path, capsys, command) -> None:
+    # Found by tools/fuzz_specs.py (seed 11, case 33): an assertion, exit 3, before.
+    refused(tmp_path, capsys, "name: t\nnetwork: [relu]\n", "a spec needs an 'input' shape",
+            command=command, at="1:1")
