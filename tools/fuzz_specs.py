@@ -431,6 +431,11 @@ def fuzz(args: argparse.Namespace) -> int:
         if result["outcome"] in BAD:
             findings.append({**result, "main": case.main, "command": case.command,
                              "mutations": case.mutations})
+            print(f"finding: case {case.number}: {result['outcome']}", file=sys.stderr,
+                  flush=True)  # as it happens, for long runs
+        if done % 1000 == 0:
+            print(f"{done} cases: " + ", ".join(f"{k} {v}" for k, v in outcomes.most_common()),
+                  file=sys.stderr, flush=True)
 
     try:
         while (todo or any(w.case for w in workers)) and time.monotonic() < deadline:
