@@ -7,6 +7,7 @@ of ``archdsl validate`` reports everything wrong with a spec.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -382,6 +383,10 @@ class Resolver:
         if ast.scale is not None:
             scale = self.number(ast.scale, ctx, "residual scale")
             if scale is None:
+                return None
+            if not math.isfinite(scale):
+                self.error(ast.scale.loc, f"residual scale must be a finite number, got {scale}",
+                           ctx)
                 return None
         drop = 0.0
         if ast.drop_path is not None:

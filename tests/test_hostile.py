@@ -188,6 +188,7 @@ def test_a_name_torch_accepts_builds(tmp_path, capsys) -> None:
     (f"conv 3x3 8 dilation={2**63}", "dilation", f"less than or equal to {MAX_SIZE}"),
     ("conv 3x3 8 dilation=0", "dilation", "greater than 0"),
     ("conv 3x3 8 width=inf", "width", "finite"),
+    ("conv 3x3 8 width=1e308", "width", "less than or equal to 1000"),  # fuzz seed 2, case 2796
     ("conv 3x3 8 groups=0", "groups", "greater than 0"),
     ("conv 3x3 $(2**40)", "filters", f"less than or equal to {MAX_SIZE}"),
     ("sepconv 3x3 8 /0", "stride", "greater than 0"),
@@ -388,3 +389,9 @@ def test_a_spec_without_input(tmp_path, capsys, command) -> None:
     # Found by tools/fuzz_specs.py (seed 11, case 33): an assertion, exit 3, before.
     refused(tmp_path, capsys, "name: t\nnetwork: [relu]\n", "a spec needs an 'input' shape",
             command=command, at="1:1")
+
+
+@pytest.mark.parametrize("scale", [".inf", "-.inf", ".nan"])
+def test_residual_scale_must_be_finite(tmp_path, capsys, scale) -> None:
+    refused(tmp_path, capsys, HEAD + f"network:\n  - residual:\n      body: relu\n"
+            f"      scale: {scale}\n", "residual scale must be a finite number", at="6:14")

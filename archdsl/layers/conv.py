@@ -43,7 +43,7 @@ class ConvTailFields(Fields):
     momentum: float = Field(0.1, gt=0, le=1, description="batch-norm momentum (PyTorch sense)")
     act: ActName = None
     width: float = Field(
-        1.0, gt=0, description="multiplier on filters (a spec's width knob: "
+        1.0, gt=0, le=1000, description="multiplier on filters (a spec's width knob: "
         "defaults: {conv: {width: $width}}); the product is rounded to a multiple of divisor"
     )
     divisor: Count = Field(8, description="channel rounding when width is not 1")
