@@ -31,6 +31,8 @@ class Node:
     # The cost counter's totals for this subtree, kept once computed: resolved subtrees are
     # shared between the variants of a program and copied for identical repeats.
     totals: Any = field(default=None, repr=False, compare=False)
+    # Size facts of this subtree for the limits (node count, largest layer), kept likewise.
+    size: Any = field(default=None, repr=False, compare=False)
 
     def children(self) -> list[Node]:
         return []
@@ -162,6 +164,33 @@ def param_count(node: Node) -> int:
 def buffer_count(node: Node) -> int:
     """Buffers (batch-norm running statistics) of a node and everything below it."""
     return sum(lay.cost().buffers for lay in node.layers())
+
+
+def node_count(node: Node) -> int:
+    """Nodes in a subtree (itself included)."""
+    return _size(node)[0]
+
+
+def largest_layer(node: Node) -> tuple[int, Layer | None]:
+    """The layer of a subtree with the most values in one tensor (its weights or its output),
+    and that number."""
+    return _size(node)[1:]  # type: ignore[return-value]
+
+
+def _size(node: Node) -> tuple[int, int, Layer | None]:
+    if node.size is None:
+        if isinstance(node, Layer):
+            c = node.cost()
+            node.size = (1, max(c.params + c.buffers, c.activations), node)
+        else:
+            count, peak, where = 1, 0, None
+            for child in node.children():
+                n, most, layer = _size(child)
+                count += n
+                if most > peak:
+                    peak, where = most, layer
+            node.size = (count, peak, where)
+    return node.size
 
 
 def relocate(node: Node, name: str, path: str) -> Node:

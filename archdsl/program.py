@@ -21,6 +21,7 @@ from .document import SpecDocument, validate_document
 from .errors import ErrorSink, Loc, SpecError, SpecErrors
 from .expr import IN_NAME, Template, templates_in, unknown_name_message
 from .layers import KINDS
+from .names import name_problem
 from .source import YMap, YNode, YScalar, YSeq, load_file
 from .suggest import did_you_mean
 from .syntax import (
@@ -205,8 +206,8 @@ def _collect_blocks(prog: Program, root: YNode, sink: ErrorSink) -> None:
                                    f"(also at {prog.blocks[name].loc})")
             elif name in KINDS or name in STRUCTURES:
                 sink.add(kloc.loc, f"block name {name!r} is taken by a layer kind or structure")
-            elif not _is_name(name):
-                sink.add(kloc.loc, f"block name {name!r} is not a name (letters, digits, _)")
+            elif (problem := name_problem(name)) is not None:
+                sink.add(kloc.loc, f"block name: {problem}")
             else:
                 prog.blocks[name] = BlockDef(name, kloc.loc, None, {})
 

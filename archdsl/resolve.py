@@ -7,6 +7,7 @@ of ``archdsl validate`` reports everything wrong with a spec.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -32,6 +33,13 @@ from .syntax import (
 )
 
 MAX_REPEAT = 10_000
+# IR nodes (layers and structures) one resolution may make. Repeats multiply (``a x10000`` of a
+# block of ``b x10000``), so the budget is spent while resolving, before the tree is built:
+# 100,000 nodes take about 2 s and 60 MB; the largest shipped spec has under 500.
+MAX_NODES = 100_000
+# Levels of the IR tree (structures and block calls within each other): every pass over the IR,
+# and torch's forward, recurses once or more per level. Shipped specs use under 10.
+MAX_DEPTH = 100
 _FIELD_CACHE_SIZE = 200_000
 _CALL_CACHE_SIZE = 50_000
 
@@ -52,10 +60,14 @@ def join(path: str, name: str) -> str:
 
 
 class Resolver:
-    def __init__(self, prog: Program, params: dict[str, Any], sink: ErrorSink) -> None:
+    def __init__(self, prog: Program, params: dict[str, Any], sink: ErrorSink,
+                 max_nodes: int = MAX_NODES) -> None:
         self.prog = prog
         self.params = params
         self.sink = sink
+        self.max_nodes = max_nodes
+        self.made = 0  # IR nodes made or copied so far (see ``spend``)
+        self.depth = 0  # nodes being resolved within each other
         self.top_outputs: dict[str, Shape] = {}  # the network's items so far (aux ``from:``)
         # Defaults live in the knob scope: evaluated once here, never in a block's scope.
         self.defaults: dict[str, dict[str, tuple[Any, Loc]]] = {}
@@ -81,6 +93,16 @@ class Resolver:
 
     def error(self, loc: Loc, msg: str, ctx: Ctx) -> None:
         self.sink.add(loc, msg, ctx.where)
+
+    def spend(self, nodes: int, loc: Loc) -> None:
+        """Count IR nodes against the budget; over it, stop the whole pass (located where the
+        expansion happened), with the errors found so far."""
+        self.made += nodes
+        if self.made > self.max_nodes:
+            over = SpecErrors.one(loc, f"the network expands to more than {self.max_nodes:,} "
+                                       f"layers and structures (nested repeats multiply); "
+                                       f"--allow-large raises the limit tenfold")
+            raise SpecErrors(self.sink.errors + over.errors)
 
     def shape_error(self, loc: Loc, msg: str, ctx: Ctx) -> None:
         """An error about shapes: meaningless, so not reported, when shapes are guessed."""
@@ -125,9 +147,11 @@ class Resolver:
                 child = self.cached_call(ast, cur, ctx, str(i), join(path, str(i)))
             if child is not None:
                 clean = True
+                self.spend(ir.node_count(child), ast.loc)
             elif prev is not None and prev.in_shape == cur and clean:
                 # The same node on the same input resolves the same way: copy it (the main
                 # saving when a search resolves thousands of variants).
+                self.spend(ir.node_count(prev), ast.loc)
                 child = ir.relocate(prev, str(i), join(path, str(i)))
                 if isinstance(ast, CallAst):
                     self.remember(ast, cur, ctx, child)
@@ -145,6 +169,23 @@ class Resolver:
 
     def one(self, ast: Ast, shape: Shape, ctx: Ctx, name: str, path: str,
             in_repeat: bool = False) -> ir.Node | None:
+        self.spend(1, ast.loc)
+        if self.depth >= MAX_DEPTH:
+            parts = ctx.where.split(" > ")
+            if len(parts) > 6:  # the first and last calls say enough
+                parts[2:-2] = [f"... {len(parts) - 4} more"]
+            self.sink.add(ast.loc, f"the network nests deeper than {MAX_DEPTH} levels "
+                                   f"(structures and block calls within each other)",
+                          " > ".join(parts))
+            return None
+        self.depth += 1
+        try:
+            return self.one_node(ast, shape, ctx, name, path, in_repeat)
+        finally:
+            self.depth -= 1
+
+    def one_node(self, ast: Ast, shape: Shape, ctx: Ctx, name: str, path: str,
+                 in_repeat: bool) -> ir.Node | None:
         if isinstance(ast, LayerAst):
             return self.layer(ast, shape, ctx, name, path)
         if isinstance(ast, CallAst):
@@ -343,6 +384,10 @@ class Resolver:
             scale = self.number(ast.scale, ctx, "residual scale")
             if scale is None:
                 return None
+            if not math.isfinite(scale):
+                self.error(ast.scale.loc, f"residual scale must be a finite number, got {scale}",
+                           ctx)
+                return None
         drop = 0.0
         if ast.drop_path is not None:
             drop = self.number(ast.drop_path, ctx, "drop_path")
@@ -376,6 +421,7 @@ class Resolver:
             return None
         key = None if ctx.guessing else self.call_key(ast, args, shape, name, path)
         if key is not None and (hit := self.prog.call_cache.get(key)) is not None:
+            self.spend(ir.node_count(hit), ast.loc)
             return hit  # resolved before, with the same values: IR nodes are never changed
         env = dict(self.params)
         env.update(args)

@@ -22,7 +22,7 @@ _ALLOWED_TAGS = {_STD + t for t in ("str", "int", "float", "bool", "null", "map"
 # PyYAML resolves some plain scalars to these; their values are read by ``plain_scalar``.
 _ALLOWED_TAGS |= {_STD + "timestamp", _STD + "value", _STD + "merge"}
 # Aliases let a small file describe a huge tree ("billion laughs"); no real spec comes close.
-_MAX_NODES = 200_000
+_MAX_NODES = 50_000
 
 
 @dataclass
@@ -138,7 +138,7 @@ def _max_nesting(text: str) -> int:
 # the ones users see.
 _FAST_LOADER = getattr(yaml, "CSafeLoader", None)
 MAX_NESTING = 100
-MAX_TEXT = 1_000_000  # characters of one file; the largest shipped spec has about 5,000
+MAX_TEXT = 200_000  # characters of one file; the largest shipped spec has about 4,000
 
 
 def load_text(text: str, filename: str) -> YNode:
@@ -203,7 +203,13 @@ def load_file(path: Path, shown_as: str | None = None) -> tuple[YNode, str]:
     """Read and parse a spec file; returns the tree and the text (kept for checkpoints)."""
     name = shown_as or str(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as f:
+            # Read no more than the limit allows, so a huge file costs no time or memory.
+            data = f.read(4 * MAX_TEXT + 1)
+        if len(data) > 4 * MAX_TEXT:
+            raise SpecErrors.one(Loc(name, 1, 1), f"the file is over the limit of {MAX_TEXT:,} "
+                                                  f"characters for a spec")
+        text = data.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")  # as read_text
     except FileNotFoundError:
         raise SpecErrors.one(Loc(name, 1, 1), "no such file") from None
     except (OSError, UnicodeDecodeError) as exc:
@@ -232,6 +238,10 @@ class _Converter:
         if _TAG_RE.match(self.text, node.start_mark.index) or node.tag not in _ALLOWED_TAGS:
             raise SpecErrors.one(loc, "tags (!...) are not allowed: specs are plain YAML data")
         if isinstance(node, yaml.ScalarNode):
+            if (bad := _BAD_CHAR_RE.search(node.value)) is not None:
+                # An escape in quotes ("\ud800", "\x01") gives what the file itself may not hold.
+                raise SpecErrors.one(loc, f"the text holds {bad.group(0)!r}: control characters "
+                                          f"and lone surrogates are not allowed in a spec")
             plain = not node.style
             value = plain_scalar(node.value, loc) if plain else node.value
             return YScalar(value, loc, plain and "\n" not in node.value)

@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING, Any
 from . import ir
 from .errors import ErrorSink, Loc, SpecErrors
 from .expr import evaluate_value
-from .layers.base import Shape, fmt_shape
+from .layers.base import Shape, fmt_shape, numel
 from .program import Program, read_program
-from .resolve import Resolver
+from .resolve import MAX_NODES, Resolver
 from .suggest import did_you_mean
 
 if TYPE_CHECKING:
@@ -25,10 +25,13 @@ if TYPE_CHECKING:
 
     from .cost import CostReport
 
-# A spec over these sizes is refused before anything is allocated (``allow_large`` lifts it):
-# a typo such as 40960 filters for 4096 should not take the machine down.
+# A spec over these sizes is refused before anything is allocated (``allow_large`` lifts them):
+# a typo such as 40960 filters for 4096 should not take the machine down. Counted in values
+# (4 bytes each as float32): weights are parameters and buffers; activations are the input and
+# every layer's output; one tensor is one layer's weights, the input or one layer's output.
 MAX_PARAMS = 2_000_000_000
 MAX_ACTIVATIONS = 2_000_000_000
+MAX_TENSOR = 500_000_000
 
 
 @dataclass
@@ -118,10 +121,10 @@ def resolve_program(prog: Program, overrides: dict[str, Any], *,
     sink = ErrorSink()
     sink.errors.extend(prog.errors)
     params = resolve_params(prog, overrides, sink)
-    if len(sink.errors) > len(prog.errors):
-        sink.raise_if_any()
+    if len(sink.errors) > len(prog.errors) or prog.input is None:
+        sink.raise_if_any()  # a missing input was reported when the program was read
     shape = resolve_input(prog, input, params)
-    resolver = Resolver(prog, params, sink)
+    resolver = Resolver(prog, params, sink, MAX_NODES * (10 if allow_large else 1))
     root = resolver.network(shape)
     sink.raise_if_any()
     assert root is not None
@@ -182,15 +185,32 @@ def resolve_input(prog: Program, given: str | Shape | None, params: dict[str, An
 
 
 def check_size(spec: Spec) -> None:
+    """Refuse a network whose tensors would not fit (see MAX_PARAMS, MAX_ACTIVATIONS and
+    MAX_TENSOR); the resolver's node budget has already bounded the work to get here."""
     from .cost import totals
 
     counts = totals(spec.ir)
-    params, acts = counts.params, counts.activations
+    weights, inputs = counts.params + counts.buffers, numel(spec.input_shape)
+    acts = counts.activations + inputs
     loc = spec.program.network.loc if spec.program.network else Loc(str(spec.path), 1, 1)
-    if params > MAX_PARAMS:
-        raise SpecErrors.one(loc, f"the network has {params:,} parameters, over the limit of "
-                                  f"{MAX_PARAMS:,}; pass --allow-large to build it anyway")
+    lift = "; pass --allow-large to build it anyway"
+    if weights > MAX_PARAMS:
+        raise SpecErrors.one(loc, f"the network has {counts.params:,} parameters and "
+                                  f"{counts.buffers:,} buffer values, {weights:,} weights over "
+                                  f"the limit of {MAX_PARAMS:,}{lift}")
     if acts > MAX_ACTIVATIONS:
-        raise SpecErrors.one(loc, f"the network makes {acts:,} activations for input "
-                                  f"{fmt_shape(spec.input_shape)}, over the limit of "
-                                  f"{MAX_ACTIVATIONS:,}; pass --allow-large to build it anyway")
+        raise SpecErrors.one(loc, f"the network makes {acts:,} activations (input and layer "
+                                  f"outputs) for input {fmt_shape(spec.input_shape)}, over the "
+                                  f"limit of {MAX_ACTIVATIONS:,}{lift}")
+    if inputs > MAX_TENSOR:
+        where = spec.program.input.loc if spec.program.input else loc
+        raise SpecErrors.one(where, f"the input {fmt_shape(spec.input_shape)} has {inputs:,} "
+                                    f"values, over the limit of {MAX_TENSOR:,} for one "
+                                    f"tensor{lift}")
+    size, layer = ir.largest_layer(spec.ir)
+    if size > MAX_TENSOR and layer is not None:
+        cost = layer.cost()
+        what = "weights" if cost.params + cost.buffers >= cost.activations else "outputs"
+        raise SpecErrors.one(layer.loc, f"{layer.kind} at {layer.path}: {size:,} {what}, over "
+                                        f"the limit of {MAX_TENSOR:,} values for one "
+                                        f"layer{lift}")

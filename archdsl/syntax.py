@@ -29,12 +29,12 @@ from .errors import ErrorSink, Loc, SpecErrors
 from .expr import Template, has_expr, old_syntax_hint, template
 from .layers import KINDS
 from .layers.base import LayerKind, parse_scalar
+from .names import name_problem
 from .source import YMap, YNode, YScalar, YSeq
 from .suggest import did_you_mean
 
 MERGE_OPS = {"concat": "cat", "add": "add", "mul": "mul"}
 STRUCTURES = ("seq", "residual", "aux", *MERGE_OPS)
-NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 REPEAT_RE = re.compile(r"^x(\d+|\$.+)$")
 KEYVAL_RE = re.compile(r"^([A-Za-z_]\w*)=(.*)$")
 NODE_META = ("name", "repeat", "when", "from")
@@ -360,8 +360,8 @@ class Parser:
 
     # --- helpers -----------------------------------------------------------------------------
     def check_name(self, value: Any, loc: Loc) -> str:
-        if not isinstance(value, str) or not NAME_RE.match(value):
-            raise SpecErrors.one(loc, f"{value!r} is not a valid name (letters, digits, _)")
+        if (problem := name_problem(value)) is not None:
+            raise SpecErrors.one(loc, problem)
         return value
 
     def unknown(self, word: str, loc: Loc) -> SpecErrors:

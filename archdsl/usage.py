@@ -23,7 +23,8 @@ def add_spec_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--library", action="append", default=[], metavar="DIR",
                    help="another folder includes may come from (repeatable)")
     p.add_argument("--allow-large", action="store_true",
-                   help="build networks over the size limit (2e9 parameters or activations)")
+                   help="lift the size limits (2e9 weights or activations, 5e8 values in one "
+                   "tensor) and raise the budget of resolved nodes tenfold")
 
 
 def parse_sets(items: list[str]) -> dict[str, Any]:

@@ -182,7 +182,7 @@ def test_alias_bomb_is_refused(write_spec) -> None:
         lines.append(f"a{i}: &a{i} [{', '.join([prev] * 10)}]")
     path = write_spec("\n".join(lines) + "\n" + HEAD + "network: [conv 3x3 8]\n")
     (err,) = errors_of(path)
-    assert "the document expands to more than 200000 values" in err
+    assert "the document expands to more than 50000 values" in err
 
 
 def test_unknown_parameter_override(write_spec) -> None:

@@ -11,7 +11,8 @@ it is paired by shapes only. Without --partial nothing is written unless every t
 without doubt and the outputs agree. --from defaults to the spec's reference model.
 
 Exit status: 0 ported; 1 a check failed (tensors that do not pair, an ambiguous pairing,
-outputs that differ; with --partial, anything left unpaired); 2 bad spec or command line.
+outputs that differ; with --partial, anything left unpaired); 2 bad spec or command line;
+3 an internal error.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, Union
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 if TYPE_CHECKING:
     from torch import nn
@@ -61,14 +61,25 @@ def _pair(value: Any) -> Any:
     return value
 
 
-Pair = Annotated[tuple[int, int], BeforeValidator(_pair)]
-Padding = Union[Literal["same", "valid"], Pair]
+# Sizes torch takes as 32-bit integers in places (cuDNN, ONNX); a kernel, stride or channel count
+# of 0 or less, or past this, is refused where it is written instead of failing in torch.
+MAX_SIZE = 2**31 - 1
+Count = Annotated[int, Field(gt=0, le=MAX_SIZE)]
+"""A positive size: channels, features, groups, a kernel or stride side."""
+Offset = Annotated[int, Field(ge=0, le=MAX_SIZE)]
+
+Pair = Annotated[tuple[Count, Count], BeforeValidator(_pair)]
+"""A positive (height, width) pair: kernel, stride, dilation, output grid."""
+PadPair = Annotated[tuple[Offset, Offset], BeforeValidator(_pair)]
+"""An explicit (height, width) padding: 0 or more."""
+Padding = Union[Literal["same", "valid"], PadPair]
 
 
 class Fields(BaseModel):
     """Base of every kind's field model: unknown fields are errors, values are immutable."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # No inf or nan: ``width=inf`` would fail when rounded, far from where it was written.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 # One-line tokens understood by every kind that has the matching field.

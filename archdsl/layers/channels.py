@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import Field, PositiveInt
+from pydantic import Field
 
 from . import register
 from .base import (
     Call,
+    Count,
     Fields,
     LayerCost,
     LayerError,
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
 
 
 class ShuffleFields(Fields):
-    groups: PositiveInt = Field(description="groups whose channels are interleaved")
+    groups: Count = Field(description="groups whose channels are interleaved")
 
 
 class ChannelShuffle(LayerKind):
@@ -53,7 +54,7 @@ class ChannelShuffle(LayerKind):
 
 
 class PadFields(Fields):
-    filters: PositiveInt = Field(description="output channels (at least the input's)")
+    filters: Count = Field(description="output channels (at least the input's)")
     side: Literal["end", "both"] = Field(
         "end", description="where the zeros go: after the input's channels, or half before and "
         "half after")

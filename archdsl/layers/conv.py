@@ -9,13 +9,14 @@ from __future__ import annotations
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Any, Literal, Optional, Union
 
-from pydantic import Field, PositiveInt, field_validator
+from pydantic import Field, field_validator
 
 from ..expr import make_divisible
 from . import register
 from .activation import ACTIVATIONS, ActName, activation_source, build_activation
 from .base import (
     Call,
+    Count,
     Fields,
     Helper,
     LayerCost,
@@ -47,10 +48,10 @@ class ConvTailFields(Fields):
     momentum: float = Field(0.1, gt=0, le=1, description="batch-norm momentum (PyTorch sense)")
     act: ActName = None
     width: float = Field(
-        1.0, gt=0, description="multiplier on filters (a spec's width knob: "
+        1.0, gt=0, le=1000, description="multiplier on filters (a spec's width knob: "
         "defaults: {conv: {width: $width}}); the product is rounded to a multiple of divisor"
     )
-    divisor: PositiveInt = Field(8, description="channel rounding when width is not 1")
+    divisor: Count = Field(8, description="channel rounding when width is not 1")
 
     @field_validator("norm", mode="before")
     @classmethod
@@ -135,12 +136,12 @@ def tail_kwargs(f: Any) -> tuple[dict[str, Any], dict[str, Any]]:
 
 
 class ConvFields(ConvTailFields):
-    filters: PositiveInt = Field(description="output channels")
+    filters: Count = Field(description="output channels")
     kernel: Pair = Field(description="kernel height x width, e.g. 3, '1x7' or [1, 7]")
     stride: Pair = (1, 1)
     padding: Padding = Field("same", description="'same', 'valid' (the paper's V), or explicit")
     dilation: Pair = (1, 1)
-    groups: Union[PositiveInt, Literal["all"]] = Field(
+    groups: Union[Count, Literal["all"]] = Field(
         1, description="channel groups; 'all' is depthwise (one group per input channel)"
     )
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from pydantic import Field, PositiveInt
+from pydantic import Field
 
 from . import register
 from .activation import ACTIVATIONS, ActName, activation_source, build_activation
-from .base import Call, Fields, LayerCost, LayerError, LayerKind, Shape, fmt_shape, numel
+from .base import Call, Count, Fields, LayerCost, LayerError, LayerKind, Shape, fmt_shape, numel
 
 if TYPE_CHECKING:
     from torch import nn
@@ -66,7 +66,7 @@ class Dropout(LayerKind):
 
 
 class LinearFields(Fields):
-    features: PositiveInt = Field(description="output features")
+    features: Count = Field(description="output features")
     bias: bool = True
     act: ActName = None
 

@@ -10,17 +10,17 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from pydantic import Field, PositiveInt
+from pydantic import Field
 
 from . import register
-from .base import Call, Fields, LayerCost, LayerKind, Shape, need_image, numel
+from .base import Call, Count, Fields, LayerCost, LayerKind, Shape, need_image, numel
 
 if TYPE_CHECKING:
     from torch import nn
 
 
 class LrnFields(Fields):
-    size: PositiveInt = Field(5, description="neighbouring channels summed over (the paper's n)")
+    size: Count = Field(5, description="neighbouring channels summed over (the paper's n)")
     alpha: float = Field(1e-4, ge=0, description="scale of the sum of squares, divided by size")
     beta: float = Field(0.75, ge=0, description="exponent")
     k: float = Field(1.0, description="additive constant (Krizhevsky et al.: 2; Caffe: 1)")

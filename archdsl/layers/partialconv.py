@@ -20,6 +20,7 @@ from .base import (
     LayerCost,
     LayerError,
     LayerKind,
+    PadPair,
     Pair,
     Shape,
     fmt_kernel,
@@ -52,7 +53,7 @@ class PartialConvFields(Fields):
         "of LeCun et al. 1998 (16 maps over 6)",
     )
     stride: Pair = (1, 1)
-    padding: Pair = Field((0, 0), description="explicit padding (LeNet-5 uses none)")
+    padding: PadPair = Field((0, 0), description="explicit padding (LeNet-5 uses none)")
     bias: bool = True
     act: ActName = None
 

@@ -10,17 +10,27 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from pydantic import Field, PositiveInt
+from pydantic import Field
 
 from . import register
-from .base import Call, Fields, LayerCost, LayerError, LayerKind, Shape, fmt_shape, torch_layer
+from .base import (
+    Call,
+    Count,
+    Fields,
+    LayerCost,
+    LayerError,
+    LayerKind,
+    Shape,
+    fmt_shape,
+    torch_layer,
+)
 
 if TYPE_CHECKING:
     from torch import nn
 
 
 class RbfFields(Fields):
-    units: PositiveInt = Field(description="output units (classes)")
+    units: Count = Field(description="output units (classes)")
     trainable: bool = Field(False, description="learn the centres (the paper keeps them fixed)")
 
 

@@ -16,12 +16,13 @@ from __future__ import annotations
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Literal, Optional
 
-from pydantic import Field, PositiveInt, field_validator
+from pydantic import Field, field_validator
 
 from . import register
 from .activation import ACTIVATIONS, ActName, activation_source, build_activation
 from .base import (
     Call,
+    Count,
     LayerCost,
     LayerKind,
     Padding,
@@ -52,12 +53,12 @@ if TYPE_CHECKING:
 
 
 class SepConvFields(ConvTailFields):
-    filters: PositiveInt = Field(description="output channels (of the pointwise conv)")
+    filters: Count = Field(description="output channels (of the pointwise conv)")
     kernel: Pair = Field(description="depthwise kernel height x width")
     stride: Pair = Field((1, 1), description="stride of the depthwise conv")
     padding: Padding = Field("same", description="padding of the depthwise conv")
     dilation: Pair = (1, 1)
-    multiplier: PositiveInt = Field(1, description="depthwise maps per input channel")
+    multiplier: Count = Field(1, description="depthwise maps per input channel")
     mid_norm: Optional[Literal["batchnorm"]] = Field(
         None, description="batch norm between depthwise and pointwise (MobileNet)")
     mid_act: ActName = Field(None, description="activation between depthwise and pointwise")
