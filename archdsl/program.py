@@ -220,13 +220,9 @@ def _collect_params(prog: Program, root: YNode, parser: Parser, sink: ErrorSink)
             if not _is_name(k):
                 sink.add(kloc.loc, f"params: {k!r} is not a name (letters, digits, _)")
                 continue
-            start = len(parser.templates)
-            try:
-                prog.params[k] = parser.val(v)
-            except SpecErrors as exc:
-                sink.extend(exc)
-                continue
-            _check_names(parser.templates[start:], set(prog.params) - {k}, sink)
+            val = _scoped_val(parser, v, set(prog.params) - {k}, sink)
+            if val is not None:
+                prog.params[k] = val
     if isinstance(defaults := root.get("defaults"), YMap):
         for kind, (kloc, fields) in defaults.items.items():
             if kind not in KINDS:
@@ -278,15 +274,10 @@ def _parse_block(prog: Program, block: BlockDef, ydef: YNode, parser: Parser,
             if isinstance(v, YScalar) and v.value is None:
                 block.args[a] = None
                 continue
-            arg_start = len(parser.templates)
-            try:
-                block.args[a] = parser.val(v)
-            except SpecErrors as exc:
-                sink.extend(exc)
-                continue
             # A default may use the knobs and the arguments before it.
-            _check_names(parser.templates[arg_start:], set(prog.params) | set(block.args) - {a},
-                         sink)
+            val = _scoped_val(parser, v, set(prog.params) | set(block.args) - {a}, sink)
+            if val is not None:
+                block.args[a] = val
     elif yargs is not None:
         sink.add(yargs.loc, "block args: a list of names, or a mapping name: default")
     start = len(parser.templates)
@@ -302,6 +293,18 @@ def _parse_block(prog: Program, block: BlockDef, ydef: YNode, parser: Parser,
         block.body = parser.node(node_map)
     _check_names(parser.templates[start:], scope | set(block.args), sink)
     block.names = {n for t in parser.templates[arg_start0:] for n in t.names}
+
+
+def _scoped_val(parser: Parser, y: YNode, scope: set[str], sink: ErrorSink) -> Val | None:
+    """A value with its expressions parsed and their names checked against ``scope``."""
+    start = len(parser.templates)
+    try:
+        val = parser.val(y)
+    except SpecErrors as exc:
+        sink.extend(exc)
+        return None
+    _check_names(parser.templates[start:], scope, sink)
+    return val
 
 
 def _check_names(templates: list[Template], scope: set[str], sink: ErrorSink,

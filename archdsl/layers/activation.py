@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any, Literal, Optional
 from pydantic import field_validator
 
 from . import register
-from .base import Call, Fields, LayerKind, Shape, torch_layer
+from .base import Call, Fields, LayerKind, NoFields, Shape, torch_layer
 
 if TYPE_CHECKING:
     from torch import nn
@@ -59,9 +59,6 @@ def activation_source(name: str, inplace: bool = False) -> Call:
         return Call(f"nn.{ACTIVATIONS[name][1]}", kwargs={"inplace": True})
     return Call(f"nn.{ACTIVATIONS[name][1]}")
 
-
-class NoFields(Fields):
-    pass
 
 
 class Activation(LayerKind):

@@ -82,6 +82,10 @@ class Fields(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
+class NoFields(Fields):
+    """The fields of a kind that has none (activations, flatten, identity)."""
+
+
 # One-line tokens understood by every kind that has the matching field.
 KERNEL_RE = re.compile(r"^(\d+)x(\d+)$")
 STRIDE_RE = re.compile(r"^/(\d+)$")

@@ -15,6 +15,7 @@ from .base import (
     LayerCost,
     LayerError,
     LayerKind,
+    NoFields,
     Shape,
     need_image,
     numel,
@@ -94,9 +95,6 @@ class PadChannels(LayerKind):
     def label(self, f: PadFields) -> str:
         return f"Zero-pad to {f.filters} channels"
 
-
-class NoFields(Fields):
-    pass
 
 
 class Identity(LayerKind):

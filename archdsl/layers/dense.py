@@ -8,14 +8,22 @@ from pydantic import Field
 
 from . import register
 from .activation import ACTIVATIONS, ActName, activation_source, build_activation
-from .base import Call, Count, Fields, LayerCost, LayerError, LayerKind, Shape, fmt_shape, numel
+from .base import (
+    Call,
+    Count,
+    Fields,
+    LayerCost,
+    LayerError,
+    LayerKind,
+    NoFields,
+    Shape,
+    fmt_shape,
+    numel,
+)
 
 if TYPE_CHECKING:
     from torch import nn
 
-
-class NoFields(Fields):
-    pass
 
 
 class Flatten(LayerKind):
