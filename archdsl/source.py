@@ -87,7 +87,6 @@ _SPECIAL_FLOATS = {".inf": math.inf, "+.inf": math.inf, "-.inf": -math.inf, ".na
 _YAML11_BOOL = re.compile(r"yes|Yes|YES|no|No|NO|on|On|ON|off|Off|OFF")
 _YAML11_NUMBER = re.compile(r"[-+]?(0b[01_]+|0x[0-9a-fA-F_]+|0o?[0-7_]+|[0-9][0-9_]*(:[0-5]?[0-9])+"
                             r"(\.[0-9_]*)?|[0-9][0-9_]*_[0-9_]*(\.[0-9_]*)?)")
-_HEX_RE = re.compile(r"0x[0-9a-fA-F]+")
 
 
 def plain_scalar(text: str, loc: Loc) -> Any:
@@ -99,7 +98,7 @@ def plain_scalar(text: str, loc: Loc) -> Any:
     if _YAML11_BOOL.fullmatch(text):
         raise SpecErrors.one(loc, f"{text!r} is true or false to YAML 1.1 tools and text to YAML "
                                   f"1.2 ones: write true, false, or '{text}' in quotes")
-    if _YAML11_NUMBER.fullmatch(text) or _HEX_RE.fullmatch(text):
+    if _YAML11_NUMBER.fullmatch(text):
         raise SpecErrors.one(loc, f"{text!r} is read as a number by some YAML tools and as text "
                                   f"or another number by others: write a plain decimal number, "
                                   f"or quote it")
