@@ -26,7 +26,24 @@ def output_is_free(node: ir.Node) -> bool:
     if isinstance(node, ir.Seq):
         return bool(node.items) and output_is_free(node.items[-1])
     if isinstance(node, ir.Merge):
-        return node.op == "cat"
+        # A concatenation, sum or product is a new tensor (or a sum made in a free branch's
+        # output), and none of them saves its result for backward; one branch is passed through.
+        return node.op == "cat" or len(node.branches) != 1 or output_is_free(node.branches[0])
     if isinstance(node, ir.Residual):  # the sum is fresh, and an addition saves nothing
         return node.after is None or output_is_free(node.after)
     return False
+
+
+def sum_target(node: ir.Merge) -> int:
+    """The branch of an add merge whose output may take the sum in place, or -1.
+
+    The output must be one nobody else reads (:func:`output_is_free`) and of the
+    sum's full shape (not a broadcast one); and adding into it must keep the order of the
+    additions: any branch of two (a + b is b + a exactly), else only the first.
+    """
+    candidates = range(len(node.branches)) if len(node.branches) == 2 else range(1)
+    for i in candidates:
+        branch = node.branches[i]
+        if output_is_free(branch) and tuple(branch.out_shape) == tuple(node.out_shape):
+            return i
+    return -1

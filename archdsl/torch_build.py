@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from . import ir
-from .inplace import output_is_free
+from .inplace import output_is_free, sum_target
 from .layers.activation import ACTIVATIONS, INPLACE_ACTIVATIONS
 
 
@@ -34,14 +34,30 @@ class Concat(nn.Sequential):
 
 
 class Sum(nn.Sequential):
-    """Branches on the same input, added element-wise (sizes of 1 broadcast)."""
+    """Branches on the same input, added element-wise (sizes of 1 broadcast).
+
+    ``into`` is the branch whose output takes the sum in place (-1: none), chosen by
+    :func:`archdsl.inplace.sum_target` so that the result is the same bit for bit: MobileNet's
+    ``result += input``.
+    """
+
+    def __init__(self, branches: OrderedDict[str, nn.Module], into: int = -1) -> None:
+        super().__init__(branches)
+        self.into = into
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # noqa: D102
-        out: torch.Tensor | None = None
+        outs: list[torch.Tensor] = []
         for branch in self:
-            y = branch(x)
-            out = y if out is None else out + y
-        assert out is not None
+            outs.append(branch(x))
+        if self.into >= 0:
+            out = outs[self.into]
+            for i, y in enumerate(outs):
+                if i != self.into:
+                    out += y
+            return out
+        out = outs[0]
+        for y in outs[1:]:
+            out = out + y
         return out
 
 
@@ -212,7 +228,9 @@ def build_module(node: ir.Node) -> nn.Module:
         branches = OrderedDict((b.name, build_module(b)) for b in node.branches)
         if node.split:
             return SplitConcat(branches, list(node.split))
-        return {"cat": Concat, "add": Sum, "mul": Product}[node.op](branches)
+        if node.op == "add":
+            return Sum(branches, sum_target(node))
+        return {"cat": Concat, "mul": Product}[node.op](branches)
     if isinstance(node, ir.Residual):
         assert node.body is not None
         after = build_module(node.after) if node.after else None

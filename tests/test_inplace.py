@@ -18,7 +18,7 @@ from torch import nn
 
 import archdsl
 from archdsl import SpecErrors, ir
-from archdsl.torch_build import Concat, Residual
+from archdsl.torch_build import Concat, Product, Residual, Sum
 
 BATCH = 2  # batch norm in training mode needs more than one value per channel
 
@@ -32,6 +32,12 @@ def reference_forward(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
         return reference_forward(module.after, s + module.scale * y)
     if isinstance(module, Concat):
         return torch.cat([reference_forward(b, x) for b in module], 1)
+    if isinstance(module, (Sum, Product)):
+        outs = [reference_forward(b, x) for b in module]
+        out = outs[0]
+        for y in outs[1:]:
+            out = out + y if isinstance(module, Sum) else out * y
+        return out
     if type(module) is nn.Sequential:
         for item in module:
             x = reference_forward(item, x)
@@ -151,6 +157,43 @@ def test_structure_gradients_equal_out_of_place(name: str, write_spec) -> None:
     model = assert_same_gradients(spec)
     # The optimisation the gradients are checked against is really there (or rightly absent).
     assert list(sums_in_place(model, torch.randn(1, *spec.input_shape)).values()) == expected
+
+
+# name -> (network items, the branch each add merge sums into, in module order; -1: none)
+MERGES = {
+    "identity_and_projection": (
+        "- conv 3x3 8\n- add: [identity, [conv 1x1 16, conv 1x1 8 noact]]", [1]),
+    "identity_and_relu": ("- conv 3x3 8\n- add: [identity, [conv 1x1 8]]", [-1]),
+    "broadcast_branch": ("- conv 3x3 8\n- add: [[gap keepdims, conv 1x1 8 noact], conv 3x3 8"
+                         " noact]", [1]),
+    "three_branches_first_free": (
+        "- conv 3x3 8\n- add: [conv 3x3 8 noact, identity, conv 1x1 8 noact]", [0]),
+    "three_branches_first_not": (
+        "- conv 3x3 8\n- add: [identity, conv 3x3 8 noact, conv 1x1 8 noact]", [-1]),
+    "gated_then_relu": (
+        "- conv 3x3 8\n- mul: [identity, [gap keepdims, conv 1x1 8 act=sigmoid]]\n- relu",
+        []),
+}
+
+
+@pytest.mark.parametrize("name", MERGES)
+def test_merge_gradients_equal_out_of_place(name: str, write_spec) -> None:
+    items, expected = MERGES[name]
+    body = "\n".join("  " + line for line in (items + "\n- gap\n- linear 5").splitlines())
+    spec = archdsl.load(write_spec(HEAD + body))
+    model = assert_same_gradients(spec)
+    assert [m.into for m in model.modules() if isinstance(m, Sum)] == expected
+    # The sum really is made in the chosen branch's output tensor.
+    seen: list[bool] = []
+    for m in model.modules():
+        if isinstance(m, Sum) and m.into >= 0:
+            ptr: dict[str, int] = {}
+            m[m.into].register_forward_hook(lambda _m, _i, out, p=ptr: p.update(b=out.data_ptr()))
+            m.register_forward_hook(
+                lambda _m, _i, out, p=ptr: seen.append(out.data_ptr() == p["b"]))
+    with torch.no_grad():
+        model.eval()(torch.randn(1, *spec.input_shape))
+    assert seen == [True] * sum(i >= 0 for i in expected)
 
 
 def test_activations_go_in_place_only_on_fresh_tensors() -> None:

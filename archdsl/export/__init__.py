@@ -34,7 +34,7 @@ from typing import Any
 
 from .. import ir
 from ..errors import ErrorSink
-from ..inplace import output_is_free
+from ..inplace import output_is_free, sum_target
 from ..layers.base import Call, Helper, fmt_shape, same_value, torch_layer
 from ..resolve import Resolver
 from ..spec import Spec, resolve_params
@@ -189,6 +189,9 @@ class _Exporter:
         if node.split:
             return Call("SplitConcat", (named, list(node.split)), helpers=(SPLIT_CONCAT,))
         helper = MERGES[node.op]
+        if node.op == "add":  # the sum goes into a branch's output where the built model's does
+            return Call(helper.name, (named,), {"into": sum_target(node)}, {"into": -1},
+                        helpers=(helper,))
         return Call(helper.name, (named,), helpers=(helper,))
 
     def merge_tree(self, node: ir.Merge) -> Struct:
