@@ -18,6 +18,7 @@ Training knobs (``context.knobs``; the defaults below fill the rest): ``lr``, ``
 
 from __future__ import annotations
 
+import functools
 import math
 import sys
 import time
@@ -72,6 +73,16 @@ class Context:
 def load_data(name: str, *, random_labels: bool = False, seed: int = 0) -> Data:
     """The named data set, split (stratified, fixed) and standardised. ``random_labels``
     shuffles the training labels (with ``seed``): the control of a learning test."""
+    data = _split(name)
+    if not random_labels:
+        return data
+    shuffled = np.random.default_rng(seed).permutation(data.y_train)
+    return Data(name, data.x_train, shuffled, data.x_val, data.y_val)
+
+
+@functools.lru_cache(maxsize=2)
+def _split(name: str) -> Data:
+    """Read once per process (MNIST takes seconds to parse); the arrays are read-only."""
     from sklearn.model_selection import train_test_split
 
     if name == "digits":
@@ -89,14 +100,11 @@ def load_data(name: str, *, random_labels: bool = False, seed: int = 0) -> Data:
     x_train, x_val, y_train, y_val = train_test_split(
         x, y, test_size=VAL_FRACTION, stratify=y, random_state=SPLIT_SEED)
     mean, std = x_train.mean(), x_train.std()
-    if random_labels:
-        y_train = np.random.default_rng(seed).permutation(y_train)
-
-    def prepare(images: np.ndarray) -> np.ndarray:
-        return ((images - mean) / std).astype(np.float32)[:, None, :, :]
-
-    return Data(name, prepare(x_train), y_train.astype(np.int64), prepare(x_val),
-                y_val.astype(np.int64))
+    arrays = [((x_train - mean) / std).astype(np.float32)[:, None], y_train.astype(np.int64),
+              ((x_val - mean) / std).astype(np.float32)[:, None], y_val.astype(np.int64)]
+    for a in arrays:
+        a.flags.writeable = False
+    return Data(name, *arrays)
 
 
 def check_shapes(spec: Any, dataset: str) -> None:
@@ -134,8 +142,8 @@ def evaluate(model: Any, spec: Any, context: Any, *,
     data = load_data(dataset, random_labels=random_labels, seed=seed)
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
-    x_train, y_train = torch.from_numpy(data.x_train), torch.from_numpy(data.y_train)
-    x_val, y_val = torch.from_numpy(data.x_val), torch.from_numpy(data.y_val)
+    x_train, y_train, x_val, y_val = (torch.from_numpy(np.array(a)) for a in (  # own copies
+        data.x_train, data.y_train, data.x_val, data.y_val))
     model = model.to("cpu").float()
     opt = torch.optim.SGD(model.parameters(), lr=float(settings["lr"]),
                           momentum=float(settings["momentum"]), nesterov=True,
