@@ -388,14 +388,34 @@ def test_trainer_learns_digits_and_random_labels_do_not(write_spec, capsys) -> N
     assert capsys.readouterr().err == ""  # no progress bar when stderr is not a terminal
 
 
-def test_trainer_stops_when_report_says_so(write_spec) -> None:
+def test_trainer_stops_when_report_says_so(write_spec, monkeypatch) -> None:
     pytest.importorskip("torch")
     import archdsl
     from archdsl.search.train import Context, build_seeded, evaluate
 
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    err = Terminal()
+    monkeypatch.setattr("sys.stderr", err)
     spec = archdsl.load(write_spec(DIGITS_CNN), width=4)
     ctx = Context(seed=0, epochs=5, stop=lambda step, value: step >= 2)
     out = evaluate(build_seeded(spec, 0), spec, ctx)
+    assert "digits_cnn on digits" in err.getvalue()  # a progress bar on a terminal
     assert out["epochs"] == 2 and out["stopped_early"] == 1
     assert [s for s, _ in ctx.curve] == [1, 2]
     assert ctx.curve[-1][1] == out["accuracy"]
+
+
+def test_summary_prints_proxy_correlations_when_trials_carry_proxies() -> None:
+    records = [{"number": i, "state": "COMPLETE", "params": p, "macs": 3 * p,
+                "values": {"accuracy": 1 - 1 / p, "synflow": float(p) ** 0.5, "naswot": -p}}
+               for i, p in enumerate((3, 7, 11, 40, 90))]
+    summary = report.summarise(records)
+    rows = {(c["proxy"], c["vs"]): c for c in summary["proxy_correlations"]}
+    assert rows["synflow", "macs"]["spearman"] == pytest.approx(1)
+    assert rows["naswot", "accuracy"]["kendall"] == pytest.approx(-1)
+    assert "Rank correlation of the proxies" in report.text_tables(summary)
+    assert report.summarise([{**r, "values": {"accuracy": 0.5}} for r in records])[
+        "proxy_correlations"] == []

@@ -207,13 +207,32 @@ def summarise(records: Sequence[Record], *, quality: tuple[str, str] = ("accurac
         "budget": dict(budget) if budget else None,
         "trials": {"total": len(records), "by_state": dict(sorted(states.items()))},
         "axes": axes,
+        "proxy_correlations": proxy_correlations(records, quality[0]),
         "baselines": [{"name": n, **{k: m[k] for k in sorted(m)}} for n, m in baselines],
         "records": [_plain(r) for r in sorted(records, key=lambda r: r.get("number", 0))],
     }
 
 
+def proxy_correlations(records: Sequence[Record], quality: str) -> list[dict[str, Any]]:
+    """When trials carry zero-cost proxies, their rank correlations with params, MACs and the
+    quality on the same trials (the literature finds params and MACs hard to beat)."""
+    from .proxies import COST_PROXIES, PROXIES
+
+    done = [{**r, **(r.get("values") or {})} for r in records
+            if r.get("state", "COMPLETE") == "COMPLETE"]
+    used = [p for p in PROXIES if p not in COST_PROXIES and p != quality
+            and any(value(r, p) is not None for r in done)]
+    if not used:
+        return []
+    from .proxies import rank_correlations
+
+    return [{"proxy": c.proxy, "vs": c.against, "n": c.n, "spearman": c.spearman,
+             "kendall": c.kendall} for c in rank_correlations(done, used, [*COST_PROXIES, quality])]
+
+
 def text_tables(summary: Mapping[str, Any], markdown: bool = False) -> str:
-    """The best-at-each-budget tables (plain text for the terminal, or markdown)."""
+    """The best-at-each-budget tables (plain text for the terminal, or markdown), and the
+    proxies' rank correlations when there are any."""
     q = summary["quality"][0]
     parts = []
     for cost, axis in summary["axes"].items():
@@ -222,6 +241,13 @@ def text_tables(summary: Mapping[str, Any], markdown: bool = False) -> str:
         head = [f"{cost} <=", f"best {q}", "trial", "params", "macs"]
         title = (f"Best {q} at each {cost} budget (hypervolume "
                  f"{axis['hypervolume']:.4f}, reference {_ref(axis['reference_point'])})")
+        parts.append(f"### {title}\n\n{_markdown(head, rows)}" if markdown
+                     else f"{title}\n{render(head, rows, indent='  ')}")
+    if summary.get("proxy_correlations"):
+        head = ["proxy", "vs", "n", "spearman", "kendall"]
+        rows = [[c["proxy"], c["vs"], c["n"], round(c["spearman"], 3), round(c["kendall"], 3)]
+                for c in summary["proxy_correlations"]]
+        title = "Rank correlation of the proxies with params, MACs and " + q
         parts.append(f"### {title}\n\n{_markdown(head, rows)}" if markdown
                      else f"{title}\n{render(head, rows, indent='  ')}")
     return "\n\n".join(parts)
