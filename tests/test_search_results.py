@@ -157,7 +157,8 @@ def test_report_files_parse(tmp_path: Path) -> None:
     study = _study(30, 1)
     out = io.StringIO()
     path = _write(study, tmp_path, out)
-    for stem in ("accuracy_vs_macs", "accuracy_vs_params", "error_edf", "error_edf_by_macs"):
+    for stem in ("accuracy_vs_macs", "accuracy_vs_params", "hypervolume", "error_edf",
+                 "error_edf_by_macs"):
         assert (tmp_path / f"{stem}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert ET.parse(tmp_path / f"{stem}.svg").getroot().tag.endswith("svg")
     data = json.loads((tmp_path / "report.json").read_text())
@@ -178,7 +179,7 @@ def test_report_files_are_deterministic(tmp_path: Path) -> None:
     study = _study(30, 1)
     a, b = (_write(study, tmp_path / d).parent for d in ("a", "b"))
     names = sorted(p.name for p in a.iterdir())
-    assert names == sorted(p.name for p in b.iterdir()) and len(names) == 10
+    assert names == sorted(p.name for p in b.iterdir()) and len(names) == 12
     for name in names:  # same trials, same bytes
         assert (a / name).read_bytes() == (b / name).read_bytes(), name
 

@@ -103,7 +103,8 @@ def reference_point(records: Sequence[Record], quality: tuple[str, str], cost: s
     qs = [value(r, quality[0]) for r in done] or [0.0]
     ref_q = min(0.0, *qs) if quality[1] == "maximize" else max(qs)  # type: ignore[type-var]
     high = budget_on(budget, cost)
-    ref_c = high[1] if high else 1.1 * max((value(r, cost) for r in done), default=1.0)
+    ref_c = high[1] if high else 1.1 * max((value(r, cost) for r in done), default=0.0)
+    ref_c = ref_c or 1.0  # every cost 0 (or a budget of 0): any positive scale will do
     return float(ref_q), float(ref_c)  # type: ignore[arg-type]
 
 
@@ -162,10 +163,11 @@ def cost_weights(costs: Mapping[str, Sequence[float]], bins: int = EDF_BINS
                  ) -> dict[str, np.ndarray]:
     """Per-trial weights making every shared log-spaced cost bin weigh the same in each space."""
     positive = {k: np.asarray(v, dtype=float) for k, v in costs.items()}
-    lo = max(float(v[v > 0].min()) for v in positive.values() if (v > 0).any())
-    hi = min(float(v.max()) for v in positive.values())
+    lows = [float(v[v > 0].min()) for v in positive.values() if (v > 0).any()]
+    lo = max(lows, default=0.0)
+    hi = min((float(v.max()) for v in positive.values() if len(v)), default=0.0)
     out = {}
-    if not hi > lo:
+    if not hi > lo or len(lows) < len(positive):
         return {k: np.ones(len(v)) / max(1, len(v)) for k, v in positive.items()}
     edges = np.geomspace(lo, hi, bins + 1)
     for k, v in positive.items():
@@ -270,6 +272,8 @@ def write_records(records: Sequence[Record], out_dir: str | Path, *,
         stem = f"{quality[0]}_vs_{cost}"
         plot_front(records, quality, cost, budget, baselines, out / stem)
         figures.append(stem)
+    plot_hypervolume(summary, out / "hypervolume")
+    figures.append("hypervolume")
     spaces = {name or "this study": records, **(others or {})}
     if quality[0] == "accuracy":
         for norm in (None, "macs"):
@@ -368,6 +372,24 @@ def plot_front(records: Sequence[Record], quality: tuple[str, str], cost: str,
     _save(fig, stem)
 
 
+def plot_hypervolume(summary: Mapping[str, Any], stem: Path) -> None:
+    """The hypervolume after each finished trial, on both cost axes."""
+    fig, ax = _figure()
+    for i, (cost, axis) in enumerate(summary["axes"].items()):
+        if axis["hypervolume_curve"]:
+            n, hv = zip(*axis["hypervolume_curve"], strict=True)
+            ref = _ref(axis["reference_point"])
+            ax.step(n, hv, where="post", color=f"C{i}",
+                    label=f"{summary['quality'][0]} vs {cost} (reference {ref})")
+    ax.set_xlabel("trial number")
+    ax.set_ylabel("hypervolume (cost / reference cost)")
+    ax.set_ylim(0, 1 if summary["quality"][1] == "maximize" else None)
+    ax.grid(alpha=0.3)
+    if any(a["hypervolume_curve"] for a in summary["axes"].values()):
+        ax.legend(loc="lower right", fontsize=8)
+    _save(fig, stem)
+
+
 def plot_edfs(spaces: Mapping[str, Sequence[Record]], stem: Path,
               normalise_by: str | None = None) -> None:
     """Error EDFs of several spaces in one plot (optionally normalised by cost)."""
@@ -426,7 +448,8 @@ def _report_md(summary: Mapping[str, Any], figures: Sequence[str]) -> str:
         band = f"[{_int(b['low'])}, {_int(b['high'])}]" if b.get("low") is not None \
             else f"<= {_int(b['high'])}"
         lines += [f"Budget: {b['metric']} {band}.", ""]
-    lines += [f"![{f}]({f}.svg)" for f in figures] + ["", text_tables(summary, markdown=True), ""]
+    lines += [line for f in figures for line in (f"![{f}]({f}.svg)", "")]
+    lines += [text_tables(summary, markdown=True), ""]
     if summary["baselines"]:
         keys = [q, "params", "macs"]
         lines += ["### Baselines", "",
