@@ -1,0 +1,1 @@
+"""Architecture search: the space, the sampler, the driver, training, proxies and reports."""
