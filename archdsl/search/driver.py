@@ -105,6 +105,26 @@ def load_eval(name: str) -> Evaluation:
 
 
 # --- the study --------------------------------------------------------------------------------
+def read_space(path: str | Path, library: list[str] | None = None) -> Any:
+    """The :class:`archdsl.search.space.SearchSpace` in a file (located errors on bad input)."""
+    if not Path(path).is_file():
+        raise UsageError(f"{path}: no such space file")
+    from .space import SearchSpace
+
+    return SearchSpace.read(path, library or None)
+
+
+def study_space(study: optuna.Study, path: str | Path | None,
+                library: list[str] | None = None) -> Any:
+    """The space of a study: the file it recorded, or ``path``; either must be the same file."""
+    path = Path(path or study.user_attrs["space_path"])
+    if not path.is_file():
+        raise UsageError(f"{path}: no such space file (study {study.study_name!r} was created "
+                         "from it; give its place on this host with --space)")
+    check_space(study, path)
+    return read_space(path, library)
+
+
 def space_sha256(path: str | Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
@@ -352,7 +372,8 @@ def start_worker(study: optuna.Study, space: Any, evaluation: Evaluation, out_di
 def run_search(space: Any, evaluation: Evaluation, out_dir: Path, n_trials: int, *,
                storage_url: str | None = None, study_name: str | None = None,
                sampler: str | None = None, seed: int | None = None,
-               epochs: int | None = None) -> tuple[optuna.Study, list[int]]:
+               epochs: int | None = None,
+               artifacts: bool = True) -> tuple[optuna.Study, list[int]]:
     """One machine, one process: create (or resume) the study and run its trials.
 
     Without a storage the study goes into a journal file in the output folder
@@ -368,5 +389,29 @@ def run_search(space: Any, evaluation: Evaluation, out_dir: Path, n_trials: int,
     if study.user_attrs.get("n_trials") != n_trials:
         study.set_user_attr("n_trials", n_trials)  # resuming with more (or fewer) trials
     seed = study.user_attrs.get("seed")
-    worker = start_worker(study, space, evaluation, out_dir, seed=seed, epochs=epochs)
+    worker = start_worker(study, space, evaluation, out_dir, seed=seed, epochs=epochs,
+                          artifacts=artifacts)
     return study, worker.run()
+
+
+NOTES = ("fail_reason", "reused_from", "duplicate_of", "surplus")
+
+
+def summary(study: optuna.Study) -> dict[str, Any]:
+    """Every trial's state, objective values, cost and how its candidate was found."""
+    trials = []
+    states: dict[str, int] = {}
+    for t in study.get_trials(deepcopy=False):
+        states[t.state.name] = states.get(t.state.name, 0) + 1
+        row: dict[str, Any] = {"number": t.number, "state": t.state.name, "values": t.values,
+                               "params": t.user_attrs.get("params"),
+                               "macs": t.user_attrs.get("macs"),
+                               "sampled_by": t.user_attrs.get("sampled_by"),
+                               "candidate": t.user_attrs.get("values", t.params)}
+        notes = [f"{k}={t.user_attrs[k]}" for k in NOTES if k in t.user_attrs]
+        row["note"] = "; ".join(notes)[:80]
+        trials.append(row)
+    return {"study": study.study_name, "objectives": [n for n, _ in
+                                                      study.user_attrs.get("objectives", [])],
+            "directions": [d.name.lower() for d in study.directions], "states": states,
+            "n_trials": study.user_attrs.get("n_trials"), "trials": trials}
