@@ -161,12 +161,3 @@ class DigitsSpace(AnalyticSpace):
         spec = self.resolve(values)  # the resolved network, not the knob values
         return hashlib.sha256(repr(spec.ir).encode()).hexdigest()
 
-
-def read_fake_space(path: str | Path, library: Any = None) -> DigitsSpace:
-    """A :class:`DigitsSpace` configured by a JSON file (objectives, budget high, sampler,
-    seed), in place of ``SearchSpace.read`` for the command-line tests."""
-    conf = json.loads(Path(path).read_text(encoding="utf-8"))
-    return DigitsSpace(budget=Budget("params", None, conf.get("high", 12_000)),
-                       objectives=[tuple(o) for o in conf.get("objectives",
-                                                              [["accuracy", "maximize"]])],
-                       sampler=conf.get("sampler"), seed=conf.get("seed", 0), path=Path(path))

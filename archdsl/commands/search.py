@@ -22,6 +22,8 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from ..search.section import SAMPLERS
+
 HELP = "search a space with Optuna inside its budget: run, create, worker, report"
 EPILOG = """examples:
   archdsl search run specs/search/digits_cnn.yaml --trials 40 --eval digits -o runs/digits
@@ -34,8 +36,6 @@ EPILOG = """examples:
 exit status: 0 success; 1 some trial of this process failed (its traceback is in its
 result.json); 2 a bad space, command line or storage; 3 an internal error (a bug)"""
 EXIT_STATUS = EPILOG
-SAMPLERS = ("tpe", "nsga2", "random")  # archdsl.search.sampler.make_inner's names (not imported:
-# optuna is slow to import and `archdsl --help` builds this parser)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -229,9 +229,10 @@ def _summary(study: Any, fmt: str, out: Path | None) -> None:
         print(json.dumps(doc, indent=2, sort_keys=True, default=str))
         return
     names = doc["objectives"]
-    rows = [[t["number"], t["state"], *(t["values"] or [""] * len(names)), t.get("params", ""),
-             t.get("macs", ""), t.get("sampled_by", ""), t.get("note", "")]
+    cost = [m for m in ("params", "macs") if m not in names]  # unless objectives already
+    rows = [[t["number"], t["state"], *(t["values"] or [""] * len(names)),
+             *(t.get(m) or "" for m in cost), t.get("sampled_by") or "", t.get("note", "")]
             for t in doc["trials"]]
-    print(render(["trial", "state", *names, "params", "MACs", "found by", "note"], rows))
+    print(render(["trial", "state", *names, *cost, "found by", "note"], rows))
     counts = ", ".join(f"{n} {s.lower()}" for s, n in sorted(doc["states"].items()))
     print(f"\nstudy {doc['study']!r}: {counts}" + (f"; trial folders in {out}" if out else ""))

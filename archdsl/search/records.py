@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import platform
 import socket
 import sys
@@ -76,7 +77,8 @@ class TrialRecord:
         total = report.total
         for key, value in {"values": self.values, "spec_sha256": sha, "params": total.params,
                            "macs": total.macs, "flops": total.flops, "seed": self.seed,
-                           "folder": str(self.folder)}.items():
+                           "folder": str(self.folder), "host": socket.gethostname(),
+                           "pid": os.getpid()}.items():
             self.trial.set_user_attr(key, value)
         for name in files:
             self.upload(name)
@@ -86,7 +88,6 @@ class TrialRecord:
                 "host": socket.gethostname(), "versions": versions(), **doc}
         write_text_atomic(self.folder / "result.json",
                           json.dumps(full, indent=2, sort_keys=True, default=str) + "\n")
-        self.trial.set_user_attr("host", full["host"])
         self.upload("result.json")
 
     def upload(self, name: str) -> None:

@@ -49,6 +49,9 @@ from optuna.samplers import BaseSampler
 from optuna.study import Study
 from optuna.trial import FrozenTrial, TrialState
 
+from .section import SAMPLERS
+from .space import draw
+
 #: Trials whose architecture counts as taken: trained, being trained, or stopped early.
 TAKEN = (TrialState.COMPLETE, TrialState.RUNNING, TrialState.PRUNED, TrialState.WAITING)
 PRIMITIVE = (type(None), bool, int, float, str)
@@ -112,17 +115,6 @@ def grid(dim: Any) -> list[Any] | None:
         return None
     n = int(math.floor((dim.high - dim.low) / dim.step + 1e-9))
     return [dim.low + i * dim.step for i in range(n + 1)]
-
-
-def uniform(dim: Any, rng: random.Random) -> Any:
-    """One value drawn uniformly (log-uniformly with ``log``) from a dimension."""
-    if dim.kind == "categorical":
-        return rng.choice(list(dim.choices))
-    if dim.log:
-        x = math.exp(rng.uniform(math.log(dim.low), math.log(dim.high)))
-        return min(max(round(x), int(dim.low)), int(dim.high)) if dim.kind == "int" else x
-    values = grid(dim)
-    return rng.choice(values) if values is not None else rng.uniform(dim.low, dim.high)
 
 
 # --- the sampler ----------------------------------------------------------------------------------
@@ -231,7 +223,7 @@ class BudgetSampler(BaseSampler):
             values = {}
             for dim in self.space.dimensions:
                 if is_active(dim, values):
-                    values[dim.name] = uniform(dim, self._rng)
+                    values[dim.name] = draw(dim, self._rng)
             if new(values):
                 return values, "uniform", None
         pool = self._enumerate()
@@ -365,7 +357,4 @@ def make_inner(name: str | None, seed: int | None, n_objectives: int) -> BaseSam
         return optuna.samplers.NSGAIISampler(seed=seed)
     if name == "random":
         return optuna.samplers.RandomSampler(seed=seed)
-    raise ValueError(f"unknown sampler {name!r} (tpe, nsga2 or random)")
-
-
-SAMPLERS = ("tpe", "nsga2", "random")
+    raise ValueError(f"unknown sampler {name!r} ({', '.join(SAMPLERS)})")
