@@ -156,6 +156,9 @@ class BudgetSampler(BaseSampler):
             dim = self._dim(param_name)
             return encode_choice(decided[param_name]) if dim.kind == "categorical" else \
                 decided[param_name]
+        if self._has(param_name) and "fixed_params" not in trial.system_attrs:
+            raise NoCandidate(f"trial {trial.number}: no candidate inside the budget was found, "
+                              f"so {param_name!r} has no value")
         # A parameter outside the space (the user's own suggest): the inner sampler's business.
         return self.inner.sample_independent(study, trial, param_name, param_distribution)
 
@@ -341,6 +344,10 @@ class BudgetSampler(BaseSampler):
 
     def _has(self, name: str) -> bool:
         return any(d.name == name for d in self.space.dimensions)
+
+
+class NoCandidate(Exception):
+    """The sampler found no feasible candidate for this trial (it has no parameters)."""
 
 
 class _Infinite(Exception):
