@@ -36,7 +36,7 @@ from .. import __version__
 from ..usage import UsageError
 from . import records
 from .sampler import BudgetSampler, is_active, make_inner, suggest
-from .storage import open_storage
+from .storage import open_storage, stale_key
 
 BUILTIN_EVALS = ("digits", "mnist")  # archdsl.search.train.evaluate on that data set
 COST_METRICS = ("params", "macs", "flops", "fvcore", "activations")
@@ -222,6 +222,7 @@ class Worker:
     def run(self, trials: int | None = None) -> list[int]:
         """Run trials until the study has its n_trials or ``trials`` ran here; their numbers."""
         heartbeat = is_heartbeat_enabled(self.study._storage)
+        import torch  # noqa: F401 -- now: importing it in a trial would stall its heartbeats
         while trials is None or len(self.ran) < trials:
             if heartbeat:
                 optuna.storages.fail_stale_trials(self.study)
@@ -231,8 +232,14 @@ class Worker:
                     time.sleep(WAIT_POLL)  # one of them may be a dead worker's: wait and see
                     continue
                 break
-            self.study.optimize(self.objective, n_trials=1, catch=(EvalFailed,),
-                                gc_after_trial=False)
+            try:
+                self.study.optimize(self.objective, n_trials=1, catch=(EvalFailed,),
+                                    gc_after_trial=False)
+            except optuna.exceptions.UpdateFinishedTrialError:
+                # Another worker failed this trial: its heartbeat stopped for the grace period
+                # (a process starved of CPU, a lost connection). Its result is lost; go on.
+                self.log(f"trial {self.ran[-1]} was marked failed by another worker (no "
+                         "heartbeat within the grace period); its result is not recorded")
         return self.ran
 
     # --- one trial ------------------------------------------------------------------------------
@@ -409,6 +416,8 @@ def summary(study: optuna.Study) -> dict[str, Any]:
                                "sampled_by": t.user_attrs.get("sampled_by"),
                                "candidate": t.user_attrs.get("values", t.params)}
         notes = [f"{k}={t.user_attrs[k]}" for k in NOTES if k in t.user_attrs]
+        if stale_key(t.number) in study.user_attrs:
+            notes.append(f"fail_reason={study.user_attrs[stale_key(t.number)]}")
         row["note"] = "; ".join(notes)[:80]
         trials.append(row)
     return {"study": study.study_name, "objectives": [n for n, _ in

@@ -3,9 +3,11 @@
 - none (``archdsl search run`` without ``--storage``): in memory, one process;
 - ``postgresql://user@host:port/db`` (or ``mysql://...``): Optuna's RDB storage for many workers
   on many hosts, with heartbeats (a worker that dies leaves its trial RUNNING only until the
-  grace period ends, then any worker marks it FAIL) and one connection per worker
-  (``pool_size=1, max_overflow=0``: a hundred workers must not exhaust the server's
-  ``max_connections``);
+  grace period ends, then any worker marks it FAIL) and at most two connections per worker
+  (``pool_size=1, max_overflow=1``), so that a hundred workers do not exhaust the server's
+  ``max_connections``. Not one: Optuna 5.0's RDBStorage holds two sessions at once while it
+  creates its tables (``max_overflow=0`` waits 30 s for the pool and fails), and the heartbeat
+  thread writes while the trial's thread reads;
 - ``journal:PATH`` or a plain file path: Optuna's journal file storage, for several processes
   on one host without a server (no heartbeats: a killed worker's trial stays RUNNING);
 - ``sqlite:///PATH``: one process only. SQLite locks the whole file on every write; with
@@ -25,7 +27,7 @@ from ..usage import UsageError
 
 HEARTBEAT_INTERVAL = 10  # seconds between a running trial's heartbeats
 GRACE_PERIOD = 30  # seconds without a heartbeat before the trial is marked FAIL
-ENGINE_KWARGS: dict[str, Any] = {"pool_size": 1, "max_overflow": 0, "pool_pre_ping": True,
+ENGINE_KWARGS: dict[str, Any] = {"pool_size": 1, "max_overflow": 1, "pool_pre_ping": True,
                                  "pool_recycle": 3600}
 SQLITE_REFUSED = ("SQLite locks the whole database on every write: with more than one worker "
                   "they time out and leave trials stuck. Use PostgreSQL (--storage "
@@ -79,10 +81,17 @@ def open_storage(url: str | None, *, several_workers: bool,
 
 
 def record_stale_trial(study: optuna.Study, trial: FrozenTrial) -> None:
-    """Called once for a trial whose worker stopped beating: say why it failed."""
-    study._storage.set_trial_user_attr(
-        trial._trial_id, "fail_reason",
-        f"no heartbeat for {GRACE_PERIOD} s: its worker was killed or lost the database")
+    """Called once for a trial whose worker stopped beating, after it was marked FAIL: say why.
+    A finished trial takes no more attributes, so the reason goes to the study's, under
+    :func:`stale_key`."""
+    study.set_user_attr(stale_key(trial.number), STALE_REASON)
+
+
+STALE_REASON = "no heartbeat within the grace period: its worker was killed or lost the database"
+
+
+def stale_key(number: int) -> str:
+    return f"trial {number} failed"
 
 
 def redact(url: str) -> str:
