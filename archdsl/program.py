@@ -115,7 +115,7 @@ def read_program(path: str | Path, library: list[str | Path] | None = None) -> P
     YAML, a bad top level); every other problem is kept in ``Program.errors``.
     """
     path = Path(path)
-    roots = [path.resolve().parent] + [Path(p).resolve() for p in (library or [])]
+    roots = library_roots(path) + [Path(p).resolve() for p in (library or [])]
     sink = ErrorSink()
     files: list[tuple[str, YNode, SpecDocument]] = []
     sources: dict[str, str] = {}
@@ -161,6 +161,22 @@ def read_program(path: str | Path, library: list[str | Path] | None = None) -> P
     _block_knobs(prog)
     prog.errors = SpecErrors(sink.errors).errors if sink.errors else []
     return prog
+
+
+LIBRARY_MARKER = ".archdsl-library"
+
+
+def library_roots(path: Path) -> list[Path]:
+    """The folders a spec's includes may come from: its own, and the nearest folder above it
+    that holds a ``.archdsl-library`` file (so that ``specs/search/x.yaml`` may include
+    ``../lib/cifar_resnet.yaml``, as ``specs/.archdsl-library`` allows)."""
+    folder = path.resolve().parent
+    roots = [folder]
+    for above in folder.parents:
+        if (above / LIBRARY_MARKER).is_file():
+            roots.append(above)
+            break
+    return roots
 
 
 def _read_choices(prog: Program, files: list, sink: ErrorSink) -> ChoiceReader:

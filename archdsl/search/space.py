@@ -23,15 +23,17 @@ import yaml
 from .. import ir
 from ..choices import Choice
 from ..cost.report import Counts, totals
-from ..errors import Loc, SpecErrors
+from ..errors import ErrorSink, Loc, SpecError, SpecErrors
 from ..expr import evaluate_value
 from ..program import Program, read_program
 from ..source import YMap, YNode, YScalar, YSeq
+from ..spec import resolve_params
 from ..suggest import did_you_mean
 
 if TYPE_CHECKING:
     from ..spec import Spec
 
+RANGE_CHECKED = 16  # ranges up to this many values are checked whole by validate
 _CACHE_SIZE = 64  # resolved candidates kept: cost, feasible and arch_hash of one candidate
 
 
@@ -119,9 +121,11 @@ class SearchSpace:
             out.append(d)
         return out
 
-    def complete(self, values: Mapping[str, Any]) -> dict[str, Any]:
+    def complete(self, values: Mapping[str, Any],
+                 architecture_only: bool = False) -> dict[str, Any]:
         """The values of the active dimensions (knob spellings such as ``stage2_c`` accepted);
-        SpecErrors when one is missing or out of its range, or a name is unknown."""
+        SpecErrors when one is missing or out of its range, or a name is unknown. With
+        ``architecture_only``, training knobs are left out (and need no value)."""
         named: dict[str, Any] = {}
         errors = []
         shown = Loc(str(self.path), 1, 1)
@@ -136,6 +140,8 @@ class SearchSpace:
             named[name] = v
         out: dict[str, Any] = {}
         for d in self.active(named):
+            if architecture_only and not d.architecture:
+                continue
             c = self._choices[d.name]
             if d.name not in named:
                 errors.append(SpecErrors.one(c.loc, f"no value for dimension {d.name!r}"))
@@ -152,14 +158,43 @@ class SearchSpace:
 
     def defaults(self) -> dict[str, Any]:
         """The candidate the space is when read as a plain spec (every choice's default)."""
-        values = {c.name: c.default for c in self.program.choices}
-        return {k: v for k, v in values.items() if k in {d.name for d in self.active(values)}}
+        return self.fill({})
+
+    def fill(self, values: Mapping[str, Any]) -> dict[str, Any]:
+        """These values, with the default of every active dimension they leave out."""
+        out: dict[str, Any] = {}
+        for d in self.dimensions:
+            if d.condition is not None:
+                parent, allowed = d.condition
+                if parent not in out or out[parent] not in allowed:
+                    continue
+            out[d.name] = values[d.name] if d.name in values else self._choices[d.name].default
+        return out
+
+    def satisfying(self, fixed: Mapping[str, Any], tries: int = 200) -> dict[str, Any] | None:
+        """A candidate with these values that satisfies the constraints: the defaults for the
+        rest if they do, else the first of ``tries`` seeded draws that does (None: none did)."""
+        values = self.fill(fixed)
+        rng = random.Random(0)
+        for _ in range(tries):
+            try:
+                if self.constraints_hold(values):
+                    return values
+            except SpecErrors:
+                return values  # resolving it reports the problem
+            values = self.fill({**self.sample_values(rng), **fixed})
+        return None
+
+    def sha256(self) -> str:
+        """One hash over the space's files (the spec and its libraries)."""
+        h = hashlib.sha256()
+        for name in sorted(self.program.sources):
+            h.update(name.encode() + b"\0" + self.program.sources[name].encode() + b"\0")
+        return h.hexdigest()
 
     def resolve(self, values: Mapping[str, Any]) -> Spec:
         """The candidate's network (an :class:`archdsl.spec.Spec`); SpecErrors if invalid."""
-        full = self.complete(values)
-        knobs = {self._choices[k].knob: v for k, v in full.items()
-                 if self._choices[k].architecture}
+        knobs = self.knobs(values)
         key = tuple(sorted((k, repr(v)) for k, v in knobs.items()))
         hit = self._resolved.get(key)
         if hit is not None:
@@ -175,22 +210,42 @@ class SearchSpace:
         """Exact costs (params, MACs, flops = 2 MACs, ...) of the candidate's network."""
         return totals(self.resolve(values).ir)
 
+    def knobs(self, values: Mapping[str, Any]) -> dict[str, Any]:
+        """The knobs of a candidate's network (completed: SpecErrors when values are bad)."""
+        full = self.complete(values, architecture_only=True)
+        return {self._choices[k].knob: v for k, v in full.items()}
+
+    def constraints_hold(self, values: Mapping[str, Any]) -> bool:
+        """Every constraint of ``search:`` holds: evaluated on the knobs alone, before (and
+        without) resolving the network. SpecErrors when a constraint cannot be evaluated."""
+        if not self.constraints:
+            return True
+        sink = ErrorSink()
+        params = resolve_params(self.program, self.knobs(values), sink)
+        sink.raise_if_any()
+        return all(evaluate_value(c.value, params) for c in self.constraints)
+
+    @staticmethod
+    def counts(spec: Spec) -> Counts:
+        return totals(spec.ir)
+
     def violations(self, values: Mapping[str, Any]) -> list[str]:
-        """Why a candidate is not feasible ([] when it is): invalid, a constraint, the budget."""
+        """Why a candidate is not feasible ([] when it is): a constraint, invalid, the budget."""
         try:
+            if not self.constraints_hold(values):
+                return ["a constraint does not hold: " + ", ".join(
+                    c.value.text for c in self.constraints)]
             spec = self.resolve(values)
         except SpecErrors as exc:
             return [f"invalid: {exc.errors[0]}"]
-        out = [f"constraint {c.value.text} does not hold" for c in self.constraints
-               if not evaluate_value(c.value, spec.params)]
         if self.budget is not None:
             counts = totals(spec.ir)
             if not self.budget.holds(counts):
                 from ..cost.units import human
 
-                out.append(f"outside the budget {self.budget.describe()}: "
-                           f"{human(counts.get(self.budget.metric))}")
-        return out
+                return [f"outside the budget {self.budget.describe()}: "
+                        f"{human(counts.get(self.budget.metric))}"]
+        return []
 
     def feasible(self, values: Mapping[str, Any]) -> bool:
         """Valid, every constraint holds, and inside the budget."""
@@ -204,6 +259,10 @@ class SearchSpace:
                 out[d.name] = values.get(d.name, self._choices[d.name].default)
         return out
 
+    def network_hash(self, values: Mapping[str, Any]) -> str:
+        """SHA-256 of the resolved network alone (training knobs left out)."""
+        return hashlib.sha256(repr(network_key(self.resolve(values).ir)).encode()).hexdigest()
+
     def arch_hash(self, values: Mapping[str, Any]) -> str:
         """SHA-256 of the resolved network (layers, fields, shapes, structure; not module names
         nor the values that led there) and of the training knobs' values."""
@@ -215,7 +274,7 @@ class SearchSpace:
     def concrete_spec(self, values: Mapping[str, Any], header: str = "") -> str:
         """The candidate as a plain spec (YAML text, no choices, no includes) that ``archdsl
         build`` and ``archdsl cost`` accept wherever it is written."""
-        return concrete_spec(self, self.complete(values), header)
+        return concrete_spec(self, self.complete(values, architecture_only=True), header)
 
     # --- sampling and enumeration ------------------------------------------------------------
     def sample_values(self, rng: random.Random) -> dict[str, Any]:
@@ -275,6 +334,47 @@ class SearchSpace:
                 del values[d.name]
 
         yield from rec(0, {})
+
+
+def check_every_choice(space: SearchSpace) -> tuple[int, list[SpecError]]:
+    """Resolve every value of every choice (each categorical value and alternative, each value
+    of a range of at most RANGE_CHECKED values, else its ends and middle), the others at their
+    defaults and the parents set so that it is active. Returns how many candidates were
+    resolved and their errors, each saying which value it comes from."""
+    candidates: list[tuple[str, dict[str, Any]]] = [("", space.defaults())]
+    for d in space.dimensions:
+        if not d.architecture:
+            continue
+        chain: dict[str, Any] = {}
+        cond = d.condition
+        while cond is not None:  # make it active: its parent takes a value that enables it
+            chain[cond[0]] = cond[1][0]
+            cond = space.choice(cond[0]).condition
+        c = space.choice(d.name)
+        if c.size() <= RANGE_CHECKED:
+            values = c.values()
+        else:
+            mid = (c.low + c.high) / 2  # type: ignore[operator]
+            values = [c.low, int(mid) if d.kind == "int" else mid, c.high]
+            if c.step:
+                values[1] = c.values()[int(c.size()) // 2]
+        for v in values:
+            if v == c.default and not chain:
+                continue  # the defaults' candidate covers it
+            found = space.satisfying({**chain, d.name: v})
+            if found is not None:
+                candidates.append((f"{d.name}={v}", found))
+    errors: dict[tuple, SpecError] = {}
+    for what, values in candidates:
+        try:
+            space.resolve(values)
+        except SpecErrors as exc:
+            for e in exc.errors:
+                key = (e.loc, e.message)
+                if key not in errors:
+                    note = f" (with {what})" if what else " (with every choice at its default)"
+                    errors[key] = SpecError(e.loc, e.message + note, e.path)
+    return len(candidates), list(errors.values())
 
 
 def draw(d: Dimension, rng: random.Random) -> Any:
