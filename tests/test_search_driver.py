@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import sys
 from pathlib import Path
 
 import optuna
@@ -188,3 +189,38 @@ def test_create_once(space_file: Path, tmp_path: Path, capsys: pytest.CaptureFix
     assert "not the space" in capsys.readouterr().err
     assert cli.main(["search", "worker", "nope", "--storage", url, "--eval", "digits"]) == 2
     assert "no study 'nope'" in capsys.readouterr().err
+
+
+def test_cli_report_passes_study_space_and_baselines(space_file: Path, tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch,
+                                                     capsys: pytest.CaptureFixture) -> None:
+    """The report itself is archdsl.search.report's; here a stand-in records the call."""
+    import types
+
+    calls = []
+
+    def write_report(study, space, out_dir, baselines=()):
+        calls.append((study.study_name, space.path, Path(out_dir), baselines))
+        return Path(out_dir) / "report.md"
+
+    monkeypatch.setitem(sys.modules, "archdsl.search.report",
+                        types.SimpleNamespace(write_report=write_report))
+    out = tmp_path / "runs"
+    assert cli.main(["search", "run", str(space_file), "--eval", "search_evals:quick", "-o",
+                     str(out), "--trials", "2", "--no-artifacts"]) == 0
+    baseline = tmp_path / "base.yaml"
+    baseline.write_text((out / "trial-0" / "spec.yaml").read_text().replace(
+        "name: digits_small", "name: base"), encoding="utf-8")
+    report = ["search", "report", "digits_small", "--storage", str(out / "study.journal"),
+              "-o", str(out), "--format", "json"]
+    assert cli.main([*report, "--baseline", str(baseline)]) == 2  # needs --eval
+    capsys.readouterr()
+    assert cli.main([*report, "--baseline", str(baseline), "--eval", "search_evals:quick"]) == 0
+    assert json.loads(capsys.readouterr().out)["states"] == {"COMPLETE": 2}
+    (name, path, folder, baselines), = calls
+    assert (name, path.resolve(), folder) == ("digits_small", space_file.resolve(), out)
+    (base_name, metrics), = baselines
+    study_trial0 = json.loads((out / "trial-0" / "result.json").read_text())
+    assert base_name == "base"
+    assert metrics["accuracy"] == study_trial0["metrics"]["accuracy"]  # same net, same eval
+    assert metrics["params"] == study_trial0["objectives"]["params"]

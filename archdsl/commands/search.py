@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from ..search.section import SAMPLERS
+from ..usage import UsageError
 
 HELP = "search a space with Optuna inside its budget: run, create, worker, report"
 EPILOG = """examples:
@@ -99,7 +100,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     report.add_argument("--space", metavar="FILE",
                         help="the space file, when not at the path the study recorded")
     report.add_argument("--baseline", action="append", default=[], metavar="SPEC",
-                        help="a spec to show beside the trials (repeatable)")
+                        help="a plain spec to show beside the trials, evaluated as the trials "
+                        "were (with --eval; repeatable)")
+    _eval_option(report, required=False)
+    report.add_argument("--epochs", type=_positive, help="the baselines' epoch budget")
     report.add_argument("--format", choices=("text", "json"), default="text",
                         help="the summary on stdout")
     for parser in (run, create, worker, report):
@@ -202,7 +206,17 @@ def _report(args: argparse.Namespace) -> int:
     study = driver.load_study(storage, args.study)
     space = driver.study_space(study, args.space, args.library)
     out = Path(args.output)
-    path = write_report(study, space, out, baselines=tuple(args.baseline))
+    baselines = []
+    if args.baseline:
+        if not args.eval:
+            raise UsageError("--baseline SPEC is evaluated like the trials: give --eval too")
+        evaluation = driver.load_eval(args.eval)
+        seed = int(study.user_attrs.get("seed") or 0)
+        for i, spec in enumerate(args.baseline):
+            baselines.append(driver.evaluate_baseline(
+                spec, evaluation, seed=seed, epochs=args.epochs,
+                scratch=out / f"baseline-{i}", library=args.library))
+    path = write_report(study, space, out, baselines=tuple(baselines))
     print(f"wrote {path}", file=sys.stderr)
     _summary(study, args.format, None)
     return 0

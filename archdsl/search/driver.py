@@ -368,6 +368,27 @@ def build_seeded(spec: Any, seed: int) -> Any:
     return spec.build()
 
 
+def evaluate_baseline(path: str | Path, evaluation: Evaluation, *, seed: int,
+                      epochs: int | None, scratch: Path,
+                      library: list[str] | None = None) -> tuple[str, dict[str, float]]:
+    """A plain spec evaluated as a trial is (same seed rule, same evaluation), with its exact
+    cost: (its name, its metrics) for the report's baselines."""
+    from ..spec import load
+
+    if not Path(path).is_file():
+        raise UsageError(f"--baseline {path}: no such spec file")
+    spec = load(path, library=library or None)
+    scratch.mkdir(parents=True, exist_ok=True)
+    context = EvalContext(dataset=evaluation.dataset, seed=seed, epochs=epochs, knobs={},
+                          scratch=scratch)
+    metrics = {str(k): float(v) for k, v in
+               evaluation.fn(build_seeded(spec, seed), spec, context).items()}
+    total = spec.cost().total
+    for name in COST_METRICS:
+        metrics.setdefault(name, float(total.get(name)))
+    return spec.name, metrics
+
+
 # --- the three entry points -------------------------------------------------------------------
 def start_worker(study: optuna.Study, space: Any, evaluation: Evaluation, out_dir: Path, *,
                  seed: int | None = None, epochs: int | None = None,
