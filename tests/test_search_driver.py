@@ -50,6 +50,7 @@ def space_file(tmp_path: Path) -> Path:
     return path
 
 
+@pytest.mark.slow  # builds and runs every saved spec: about 5 s
 def test_trial_folders_build_and_cost_what_they_say(space_file: Path, tmp_path: Path,
                                                     capsys: pytest.CaptureFixture) -> None:
     space = SearchSpace.read(space_file)
