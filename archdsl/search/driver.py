@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import math
 import sys
 import time
 import traceback
@@ -42,6 +43,7 @@ BUILTIN_EVALS = ("digits", "mnist")  # archdsl.search.train.evaluate on that dat
 COST_METRICS = ("params", "macs", "flops", "fvcore", "activations")
 DEFAULT_OBJECTIVES = (("accuracy", "maximize"),)
 WAIT_POLL = 1.0  # seconds between looks at a trial this one waits for
+WAIT_LIMIT = 3600.0  # without heartbeats (journal), how long to wait for a duplicate's original
 
 Evaluator = Callable[[Any, Any, Any], Mapping[str, float]]
 
@@ -68,9 +70,9 @@ class EvalContext:
         """Record an intermediate value; True when the trial should stop now."""
         self.curve.append((int(step), float(value)))
         if self.trial is not None and len(self.trial.study.directions) == 1:
-            self.trial.report(float(value), int(step))  # Optuna prunes single-objective only
-            if self.trial.should_prune():
-                return True
+            # Shown by optuna-dashboard (single-objective studies only). Optuna's pruners are
+            # not asked: the studies have none (NopPruner); stopping is ``stop``'s business.
+            self.trial.report(float(value), int(step))
         return bool(self.stop and self.stop(int(step), float(value)))
 
 
@@ -151,7 +153,8 @@ def create_study(space: Any, storage: Any, name: str, *, n_trials: int,
     try:
         study = optuna.create_study(storage=storage, study_name=name,
                                     directions=[d for _, d in objectives],
-                                    load_if_exists=load_if_exists)
+                                    load_if_exists=load_if_exists,
+                                    pruner=optuna.pruners.NopPruner())
     except optuna.exceptions.DuplicatedStudyError:
         raise UsageError(f"study {name!r} exists already in this storage: start workers with "
                          f"`archdsl search worker {name}`, or choose another --study") from None
@@ -166,7 +169,8 @@ def create_study(space: Any, storage: Any, name: str, *, n_trials: int,
 
 def load_study(storage: Any, name: str) -> optuna.Study:
     try:
-        study = optuna.load_study(study_name=name, storage=storage)
+        study = optuna.load_study(study_name=name, storage=storage,
+                                  pruner=optuna.pruners.NopPruner())
     except KeyError:
         names = [s.study_name for s in optuna.get_all_study_summaries(storage)]
         from ..suggest import did_you_mean
@@ -276,13 +280,20 @@ class Worker:
               number: int) -> float | tuple[float, ...] | None:
         """The values of trial ``number`` (same architecture), once it has finished; None when
         it failed (then this trial trains)."""
+        heartbeat = is_heartbeat_enabled(self.study._storage)
+        deadline = time.time() + (math.inf if heartbeat else WAIT_LIMIT)
         while True:
             other = self.study.get_trials(deepcopy=False)[number]
-            if other.state != TrialState.RUNNING:
+            if other.state != TrialState.RUNNING or time.time() > deadline:
                 break
-            optuna.storages.fail_stale_trials(self.study)
+            if heartbeat:  # a dead worker's trial is failed after the grace period
+                optuna.storages.fail_stale_trials(self.study)
             time.sleep(WAIT_POLL)
-        if other.state == TrialState.FAIL:
+        if other.state in (TrialState.FAIL, TrialState.RUNNING):
+            if other.state == TrialState.RUNNING:
+                self.log(f"trial {trial.number}: trial {number} (same architecture) still "
+                         f"runs after {WAIT_LIMIT} s without heartbeats to tell whether its "
+                         "worker lives; training it here")
             return None
         trial.set_user_attr("reused_from", number)
         record.write_result({"reused_from": number, "state": other.state.name,

@@ -309,7 +309,8 @@ class BudgetSampler(BaseSampler):
         out: dict[str, list[FrozenTrial]] = {}
         for t in study.get_trials(deepcopy=False, states=TAKEN):
             h = t.user_attrs.get("arch_hash")
-            if h and t._trial_id != exclude and "no_candidate" not in t.user_attrs:
+            if h and t._trial_id != exclude and not {"no_candidate", "surplus"} & set(
+                    t.user_attrs):
                 out.setdefault(h, []).append(t)
         return out
 
