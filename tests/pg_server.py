@@ -57,7 +57,7 @@ def postgres_server() -> Iterator[str]:
         subprocess.run([*as_user, pg_ctl, "-D", str(data), "-l", str(log), "-o", options,
                         "-w", "-t", "30", "start"], check=True, capture_output=True, env=env)
         try:
-            yield f"postgresql+psycopg2://postgres@127.0.0.1:{port}/postgres"
+            yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
         finally:
             subprocess.run([*as_user, pg_ctl, "-D", str(data), "-m", "immediate", "-w", "stop"],
                            capture_output=True, env=env)

@@ -225,3 +225,17 @@ def test_cli_report_passes_study_space_and_baselines(space_file: Path, tmp_path:
     assert base_name == "base"
     assert metrics["accuracy"] == study_trial0["metrics"]["accuracy"]  # same net, same eval
     assert metrics["params"] == study_trial0["objectives"]["params"]
+
+
+def test_unreachable_server_is_a_usage_error_without_the_password(
+        space_file: Path, capsys: pytest.CaptureFixture) -> None:
+    import socket
+
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    url = f"postgresql://me:s3cret@127.0.0.1:{port}/db"
+    assert cli.main(["search", "create", str(space_file), "--storage", url, "--study",
+                     "s"]) == 2
+    err = capsys.readouterr().err
+    assert "cannot open the database" in err and "me:***@" in err and "s3cret" not in err

@@ -68,13 +68,14 @@ def open_storage(url: str | None, *, several_workers: bool,
             return JournalStorage(JournalFileBackend(path))
         except OSError as exc:
             raise UsageError(f"--storage {url}: {exc.strerror or exc}") from None
+    url = with_driver(url)
     try:
         return RDBStorage(url, engine_kwargs=dict(ENGINE_KWARGS),
                           heartbeat_interval=heartbeat_interval, grace_period=grace_period,
                           heartbeat_stale_trial_callback=record_stale_trial)
     except ImportError as exc:
-        raise UsageError(f"--storage {url}: {exc} (pip install 'archdsl[search]' brings "
-                         "psycopg2-binary)") from None
+        raise UsageError(f"--storage {redact(url)}: {exc} (pip install 'archdsl[search]' "
+                         "brings psycopg2-binary)") from None
     except Exception as exc:  # sqlalchemy's OperationalError & co: a server we cannot reach
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise UsageError(f"--storage {redact(url)}: cannot open the database: {first}") from None
@@ -92,6 +93,19 @@ STALE_REASON = "no heartbeat within the grace period: its worker was killed or l
 
 def stale_key(number: int) -> str:
     return f"trial {number} failed"
+
+
+def with_driver(url: str) -> str:
+    """``postgresql://`` with the driver that is installed: SQLAlchemy 2.1 means psycopg 3 by
+    it, archdsl's ``search`` extra brings psycopg2 (``postgresql+psycopg2://``)."""
+    scheme, sep, rest = url.partition("://")
+    if scheme not in ("postgresql", "postgres"):
+        return url
+    import importlib.util
+
+    if importlib.util.find_spec("psycopg") is None and importlib.util.find_spec("psycopg2"):
+        return f"postgresql+psycopg2://{rest}"
+    return f"postgresql://{rest}"
 
 
 def redact(url: str) -> str:
