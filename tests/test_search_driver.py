@@ -239,3 +239,24 @@ def test_unreachable_server_is_a_usage_error_without_the_password(
                      "s"]) == 2
     err = capsys.readouterr().err
     assert "cannot open the database" in err and "me:***@" in err and "s3cret" not in err
+
+
+@pytest.mark.slow
+def test_digits_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """8 trials of specs/search/digits_cnn.yaml trained by the built-in trainer (2 epochs)."""
+    pytest.importorskip("archdsl.search.train")
+    from conftest import SPECS
+
+    out = tmp_path / "runs"
+    assert cli.main(["search", "run", str(SPECS / "search" / "digits_cnn.yaml"), "--trials",
+                     "8", "--eval", "digits", "--epochs", "2", "-o", str(out), "--format",
+                     "json", "--no-artifacts"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["states"] == {"COMPLETE": 8}
+    space = SearchSpace.read(SPECS / "search" / "digits_cnn.yaml")
+    accuracies = [t["values"][0] for t in doc["trials"]]
+    assert all(0.0 <= a <= 1.0 for a in accuracies) and max(accuracies) > 0.5  # chance: 0.1
+    for t in doc["trials"]:
+        assert space.feasible(t["candidate"])
+        assert t["values"][1] == space.cost(t["candidate"]).macs <= space.budget.high
+    assert len({space.arch_hash(t["candidate"]) for t in doc["trials"]}) == 8

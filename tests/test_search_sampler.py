@@ -172,3 +172,38 @@ def test_make_inner_names() -> None:
     kinds = {name: type(make_inner(name, 0, 1)).__name__ for name in SAMPLERS}
     assert kinds == {"tpe": "TPESampler", "nsga2": "NSGAIISampler", "random": "RandomSampler"}
     assert type(make_inner(None, 0, 2)).__name__ == "NSGAIISampler"
+
+
+@pytest.mark.parametrize("inner", INNER)
+def test_real_space_with_block_alternatives(inner: str) -> None:
+    """specs/search/cifar_blocks.yaml: block kinds per stage, squeeze-and-excitation only inside
+    the bottleneck alternative (conditional dimensions); the budget cut to its 20 % cheapest."""
+    from dataclasses import replace
+
+    from conftest import SPECS
+
+    from archdsl.search.space import SearchSpace
+
+    space = SearchSpace.read(SPECS / "search" / "cifar_blocks.yaml")
+    costs = sorted(space.cost(v).params for v in space.enumerate(architecture_only=False)
+                   if space.feasible(v))
+    space.budget = replace(space.budget, high=costs[len(costs) // 5])
+    study, _ = _study(space, inner, 0)
+    study.optimize(_objective_cost(space), n_trials=12)
+    hashes = set()
+    for t in study.trials:
+        assert space.feasible(t.params) and space.cost(t.params).params <= space.budget.high
+        assert set(t.params) == {d.name for d in space.active(t.params)}
+        hashes.add(t.user_attrs["arch_hash"])
+    assert len(hashes) == 12
+
+
+def _objective_cost(space):
+    def objective(trial: optuna.Trial) -> float:
+        values: dict = {}
+        for d in space.dimensions:
+            if is_active(d, values):
+                values[d.name] = suggest(trial, d)
+        assert space.feasible(values), values
+        return float(space.cost(values).params)
+    return objective
