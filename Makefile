@@ -12,12 +12,12 @@ TEST_VENV := .venv-test
 BUILD_TORCH := torch==2.13.0
 TEST_TORCH := torch==2.14.1 torchvision==0.29.1
 
-.PHONY: build test fast lint graphviz figures models clean
+.PHONY: build test fast lint graphviz postgres figures models clean
 
 build: $(BUILD_VENV)/.installed
 	$(BUILD_VENV)/bin/archdsl build specs/inception_v4.yaml
 
-test: $(TEST_VENV)/.installed graphviz
+test: $(TEST_VENV)/.installed graphviz postgres
 	$(TEST_VENV)/bin/ruff check .
 	$(TEST_VENV)/bin/yamllint --strict specs
 	$(TEST_VENV)/bin/python -m pytest
@@ -53,6 +53,16 @@ graphviz:
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq graphviz >/dev/null; }
 	@dot -V
+
+# The search's scale-out test starts a throw-away PostgreSQL server (initdb + pg_ctl in a
+# temporary folder); install Debian's postgresql package when they are missing. Debian keeps
+# them in /usr/lib/postgresql/<version>/bin, off PATH: the test looks there too.
+postgres:
+	@{ command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; } || { \
+	  echo "installing PostgreSQL (initdb, pg_ctl)"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq postgresql >/dev/null; }
+	@ls /usr/lib/postgresql/*/bin/pg_ctl 2>/dev/null || command -v pg_ctl
 
 figures: $(TEST_VENV)/.installed graphviz
 	$(TEST_VENV)/bin/python tools/make_figures.py

@@ -36,6 +36,11 @@ class SpecDocument(BaseModel):
     )
     blocks: dict[str, Any] = Field(default_factory=dict, description="reusable named blocks")
     network: Optional[list[Any]] = Field(None, description="the network, a sequence of nodes")
+    search: Optional[dict[str, Any]] = Field(
+        None, description="a space's search: {budget: {macs: 40M}, constraints: [...], "
+        "objectives: {accuracy: maximize}, sampler: tpe, seed: 0, train: {lr: 0.01}} "
+        "(docs/search.md)",
+    )
     reference: Optional[Union[dict[str, Any], list[dict[str, Any]]]] = Field(
         None,
         description="what the spec is verified against: {model: 'timm:inception_v4' | "

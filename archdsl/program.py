@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .choices import Choice, ChoiceReader
 from .document import SpecDocument, validate_document
 from .errors import ErrorSink, Loc, SpecError, SpecErrors
 from .expr import IN_NAME, Template, templates_in, unknown_name_message
@@ -39,6 +40,7 @@ from .syntax import (
 
 if TYPE_CHECKING:
     from .layers.base import Shape
+    from .search.section import SearchSection
     from .spec import Spec
 
 MAX_INCLUDE_DEPTH = 32
@@ -78,6 +80,16 @@ class Program:
     # times.
     field_cache: dict[tuple[str, str], Any] = field(default_factory=dict, repr=False)
     call_cache: dict[tuple, Any] = field(default_factory=dict, repr=False)
+    # A space (docs/search.md): its choices, rewritten into knobs when read, and its ``search:``
+    # section; every file's tree as rewritten, libraries last (for concrete specs).
+    choices: list[Choice] = field(default_factory=list)
+    search: SearchSection | None = None
+    trees: list[tuple[str, YNode]] = field(default_factory=list, repr=False)
+
+    @property
+    def aliases(self) -> dict[str, str]:
+        """Dimension name -> the knob that carries it, where they differ (``stage2.c``)."""
+        return {c.name: c.knob for c in self.choices if c.knob and c.knob != c.name}
 
     @property
     def is_library(self) -> bool:
@@ -103,15 +115,16 @@ def read_program(path: str | Path, library: list[str | Path] | None = None) -> P
     YAML, a bad top level); every other problem is kept in ``Program.errors``.
     """
     path = Path(path)
-    roots = [path.resolve().parent] + [Path(p).resolve() for p in (library or [])]
+    roots = library_roots(path) + [Path(p).resolve() for p in (library or [])]
     sink = ErrorSink()
     files: list[tuple[str, YNode, SpecDocument]] = []
     sources: dict[str, str] = {}
     _read(path, str(path), roots, files, sources, sink, seen=set(), depth=0)
     sink.raise_if_any()
     shown, root, doc = files[0]
-    prog = Program(path, doc, root, sources)
+    prog = Program(path, doc, root, sources, trees=[(s, r) for s, r, _ in files])
     parser = Parser(set(), sink)
+    reader = _read_choices(prog, files, sink)
     # Libraries first, so that the spec itself has the last word on params and defaults.
     for _, yroot, _ in reversed(files):
         _collect_blocks(prog, yroot, sink)
@@ -137,10 +150,48 @@ def read_program(path: str | Path, library: list[str | Path] | None = None) -> P
             start = len(parser.templates)
             prog.input = parser.val(root.get("input"))
             _check_names(parser.templates[start:], set(knobs), sink)
+    if (ysearch := root.get("search")) is not None:
+        from .search.section import read_search
+
+        start = len(parser.templates)
+        prog.search = read_search(ysearch, reader, parser, sink)
+        _check_names(parser.templates[start:], set(knobs), sink, where="constraints")
+    prog.choices = reader.choices
     _check_calls(prog, parser, sink)
     _block_knobs(prog)
     prog.errors = SpecErrors(sink.errors).errors if sink.errors else []
     return prog
+
+
+LIBRARY_MARKER = ".archdsl-library"
+
+
+def library_roots(path: Path) -> list[Path]:
+    """The folders a spec's includes may come from: its own, and the nearest folder above it
+    that holds a ``.archdsl-library`` file (so that ``specs/search/x.yaml`` may include
+    ``../lib/cifar_resnet.yaml``, as ``specs/.archdsl-library`` allows)."""
+    folder = path.resolve().parent
+    roots = [folder]
+    for above in folder.parents:
+        if (above / LIBRARY_MARKER).is_file():
+            roots.append(above)
+            break
+    return roots
+
+
+def _read_choices(prog: Program, files: list, sink: ErrorSink) -> ChoiceReader:
+    """Rewrite every choice of the spec into a knob (archdsl/choices.py); refuse them in
+    libraries. Returns the top file's reader, which holds the choices."""
+    blocks = {name for _, yroot, _ in files if isinstance(b := yroot.get("blocks"), YMap)
+              for name in b.items}
+    top = ChoiceReader(sink, blocks, top=True)
+    for i, (_, yroot, _) in enumerate(files):
+        reader = top if i == 0 else ChoiceReader(sink, blocks, top=False)
+        reader.read(yroot)
+        if i and (ys := yroot.get("search")) is not None:
+            sink.add(ys.loc, "search: only the space file (the spec given on the command line) "
+                             "has a search section")
+    return top
 
 
 def _read(path: Path, shown: str, roots: list[Path], files: list, sources: dict,

@@ -18,12 +18,54 @@ EXPR = {"type": "string", "pattern": r"\$[A-Za-z_(]",
         "description": "an expression, e.g. $k or $(2 * k)"}
 
 
+CHOICE = {"$ref": "#/$defs/choice"}
+_RANGE_OPTIONS = {"step": {"type": "number", "exclusiveMinimum": 0}, "log": {"type": "boolean"},
+                  "default": {"type": "number"}}
+CHOICE_DEF = {
+    "description": "a choice of a space (docs/search.md): {choice: [a, b]}, "
+                   "{int: [low, high], step: 1, log: false} or {float: [low, high], log: true}",
+    "oneOf": [
+        {"type": "object", "additionalProperties": False, "required": ["choice"],
+         "properties": {"choice": {"type": "array", "minItems": 1}, "default": {}}},
+        {"type": "object", "additionalProperties": False, "required": ["int"],
+         "properties": {"int": {"type": "array", "items": {"type": "integer"}, "minItems": 2,
+                                "maxItems": 2}, **_RANGE_OPTIONS}},
+        {"type": "object", "additionalProperties": False, "required": ["float"],
+         "properties": {"float": {"type": "array", "items": {"type": "number"}, "minItems": 2,
+                                  "maxItems": 2}, **_RANGE_OPTIONS}},
+    ],
+}
+QUANTITY = {"anyOf": [{"type": "number", "minimum": 0}, {
+    "type": "string", "pattern": r"^\s*[0-9.]+([eE][-+]?[0-9]+)?\s*[kKmMgGtT]?\s*$"}]}
+SEARCH = {
+    "type": "object", "additionalProperties": False,
+    "description": "a space's search (docs/search.md)",
+    "properties": {
+        "budget": {"type": "object", "minProperties": 1, "maxProperties": 1,
+                   "description": "a hard budget: {macs: 40M} (a maximum) or {macs: [38M, 42M]}",
+                   "additionalProperties": False, "properties": {
+                       m: {"anyOf": [QUANTITY, {"type": "array", "items": QUANTITY,
+                                                "minItems": 2, "maxItems": 2}]}
+                       for m in ("params", "macs", "flops")}},
+        "constraints": {"type": "array", "items": EXPR,
+                        "description": "expressions over the knobs that must all hold"},
+        "objectives": {"type": "object", "additionalProperties": {
+            "enum": ["maximize", "minimize"]}},
+        "sampler": {"enum": ["tpe", "nsga2", "random"]},
+        "seed": {"type": "integer", "minimum": 0},
+        "train": {"type": "object", "description": "training knobs (not the network): values "
+                                                   "or choices, e.g. {lr: {float: [0.001, 0.1], "
+                                                   "log: true}, epochs: 8}"},
+    },
+}
+
+
 def _lenient(schema: Any) -> Any:
-    """Let every value of a field schema also be an expression."""
+    """Let every value of a field schema also be an expression or a choice."""
     if isinstance(schema, dict):
         if "properties" in schema:
             schema = dict(schema)
-            schema["properties"] = {k: {"anyOf": [_lenient(v), EXPR]}
+            schema["properties"] = {k: {"anyOf": [_lenient(v), EXPR, CHOICE]}
                                     for k, v in schema["properties"].items()}
         return schema
     return schema
@@ -87,11 +129,16 @@ def node_schema(defs: dict[str, Any]) -> dict[str, Any]:
             **kinds,
             **structures,
             "name": {"type": "string", "pattern": r"^[A-Za-z_][A-Za-z0-9_]*$"},
-            "repeat": {"anyOf": [{"type": "integer", "minimum": 0}, EXPR]},
-            "when": {"anyOf": [{"type": "boolean"}, EXPR],
+            "repeat": {"anyOf": [{"type": "integer", "minimum": 0}, EXPR, CHOICE]},
+            "when": {"anyOf": [{"type": "boolean"}, EXPR, CHOICE],
                      "description": "leave the node out when false, e.g. when: $aux"},
             "from": {"type": "string", "description": "aux only: the earlier network item whose "
                                                       "output the head reads"},
+            "choice": {"type": "object", "minProperties": 1,
+                       "additionalProperties": {"$ref": "#/$defs/node"},
+                       "description": "a space's node alternatives: {plain: [...], "
+                                      "residual: [...]} (docs/search.md)"},
+            "default": {"type": "string", "description": "the alternative chosen by default"},
         },
         "additionalProperties": {"type": ["object", "string", "null"],
                                  "description": "a block call: {block: {arg: value}}"},
@@ -111,6 +158,8 @@ def spec_schema() -> dict[str, Any]:
     schema["title"] = "archdsl spec"
     defs = schema.setdefault("$defs", {})
     defs["node"] = node_schema(defs)
+    defs["choice"] = CHOICE_DEF
+    schema["properties"]["search"] = SEARCH
     props = schema["properties"]
     props["network"] = {"type": "array", "items": {"$ref": "#/$defs/node"},
                         "description": props["network"].get("description", "")}

@@ -137,6 +137,13 @@ def resolve_program(prog: Program, overrides: dict[str, Any], *,
 def resolve_params(prog: Program, overrides: dict[str, Any], sink: ErrorSink) -> dict[str, Any]:
     """Evaluate the spec's knobs in order (a knob may use earlier ones), after overrides."""
     shown = next(iter(prog.sources))
+    if prog.choices or prog.search:
+        # A trial's values: dimensions by name (``stage2.c``) or knob; training knobs do not
+        # reach the network.
+        aliases = prog.aliases
+        train = {c.name for c in prog.choices if not c.architecture}
+        train |= set(prog.search.train) if prog.search else set()
+        overrides = {aliases.get(k, k): v for k, v in overrides.items() if k not in train}
     for key in overrides:
         if key not in prog.params:
             known = ", ".join(prog.params) or "none"

@@ -89,9 +89,15 @@ def interleaved(ours: Callable, theirs: Callable, x: torch.Tensor, repeats: int,
     for _ in range(warmup):
         ours(x)
         theirs(x)
-    for _ in range(repeats):
-        a.append(time_once(ours, x, device))
-        b.append(time_once(theirs, x, device))
+    for i in range(repeats):
+        # Alternate which runs first (ABBA...), so that neither always follows the other
+        # (warm caches) or always meets load that drifts within a pair first.
+        if i % 2:
+            b.append(time_once(theirs, x, device))
+            a.append(time_once(ours, x, device))
+        else:
+            a.append(time_once(ours, x, device))
+            b.append(time_once(theirs, x, device))
     ratio = statistics.median(p / q for p, q in zip(a, b, strict=True))
     return statistics.median(a), statistics.median(b), ratio
 

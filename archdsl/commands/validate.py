@@ -9,6 +9,7 @@ import sys
 
 from ..errors import SpecErrors
 from ..layers.base import fmt_shape
+from ..program import Program
 from ..usage import add_spec_options, read_from_args
 
 HELP = "check specs (or block libraries) and infer every shape, reporting all errors (no torch)"
@@ -17,6 +18,19 @@ HELP = "check specs (or block libraries) and infer every shape, reporting all er
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("specs", nargs="+", metavar="SPEC", help="spec or library files")
     add_spec_options(p)
+
+
+def _every_choice(program: Program) -> int:
+    """A space: resolve every value of every choice (raises their errors, each saying which
+    value it comes from); returns how many candidates were resolved (0 for a plain spec)."""
+    if not program.choices:
+        return 0
+    from ..search.space import SearchSpace, check_every_choice
+
+    checked, errors = check_every_choice(SearchSpace(program))
+    if errors:
+        raise SpecErrors(errors)
+    return checked
 
 
 def run(args: argparse.Namespace) -> int:
@@ -30,6 +44,7 @@ def run(args: argparse.Namespace) -> int:
                       f"({', '.join(program.blocks)})")
                 continue
             spec = program.resolve(overrides, input=args.input, allow_large=args.allow_large)
+            checked = _every_choice(program)
         except SpecErrors as exc:
             for err in exc.errors:
                 print(err, file=sys.stderr)
@@ -38,5 +53,6 @@ def run(args: argparse.Namespace) -> int:
             status = 2
             continue
         print(f"{path}: ok: {spec.name}, input {fmt_shape(spec.input_shape)} -> "
-              f"output {fmt_shape(spec.output_shape)}, {spec.param_count():,} parameters")
+              f"output {fmt_shape(spec.output_shape)}, {spec.param_count():,} parameters"
+              + (f"; every choice checked ({checked} candidates)" if checked else ""))
     return status
