@@ -185,8 +185,8 @@ class _Reader:
             beside = str(Path(shown).parent / name)
             wanted = os.path.normpath(name)
             for key in [beside, *sorted(self.virtual)]:
-                if key in self.virtual and (key == beside or key == wanted
-                                            or os.path.normpath(key).endswith(os.sep + wanted)):
+                if key in self.virtual and (key in (beside, wanted) or os.path.normpath(
+                        key).endswith(os.sep + wanted)):
                     return Path(key), key
             return "not among the checkpoint's sources"
         candidates = [(path.parent / name, str(Path(shown).parent / name))]
