@@ -6,18 +6,26 @@
 ``load_checkpoint(path)`` rebuilds a saved model. Importing this package does not import torch.
 """
 
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING
+
 from .errors import Loc, SpecError, SpecErrors
 from .export import export_source
 from .spec import Spec, list_models, load
 from .version import __version__
 
+if TYPE_CHECKING:
+    from .checkpoint import Checkpoint
+
 __all__ = ["Loc", "Spec", "SpecError", "SpecErrors", "__version__", "export_source",
            "list_models", "load", "load_checkpoint"]
 
 
-def load_checkpoint(path, **kwargs):  # noqa: ANN001, ANN201 -- see checkpoint.load_checkpoint
-    """Rebuild the model a checkpoint was saved from and load its weights (imports torch); see
-    :func:`archdsl.checkpoint.load_checkpoint`."""
+def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
+    """Rebuild the model a checkpoint was saved from, check its spec hash and load its weights
+    (imports torch): :func:`archdsl.checkpoint.load_checkpoint`."""
     from .checkpoint import load_checkpoint as load
 
-    return load(path, **kwargs)
+    return load(path)
