@@ -111,3 +111,14 @@ def test_list_filters_and_json_shape(capsys) -> None:
     out = capsys.readouterr().out
     assert "vgg_d" in out and "resnet50" not in out
     assert main(["list", "--max-macs", "ten"]) == 2
+
+
+def test_match_by_name_writes_a_spec_that_loads_where_it_is_written(tmp_path: Path,
+                                                                     capsys) -> None:
+    out = tmp_path / "variants" / "irv1.yaml"
+    out.parent.mkdir()
+    assert main(["match", "inception_resnet_v1", "--to", "inception_v3", "--knob", "width",
+                 "-o", str(out)]) == 0
+    assert "--library" not in capsys.readouterr().out
+    assert "include: [lib/inception.yaml]" in out.read_text()
+    assert archdsl.load(out).params["width"] < 1.0  # no --library needed
