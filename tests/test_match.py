@@ -106,10 +106,10 @@ def test_refuses_when_the_tolerance_cannot_be_met(capsys, tmp_path: Path) -> Non
 
 
 def test_a_missing_knob_is_a_one_line_error(capsys) -> None:
-    status = main(["match", str(V4), "--to", str(V3), "--knob", "width"])
+    status = main(["match", str(V4), "--to", str(V3), "--knob", "stretch"])
     err = capsys.readouterr().err
     assert status == 2 and len(err.splitlines()) == 1
-    assert "has no parameter 'width'" in err and "num_classes" in err
+    assert "has no parameter 'stretch'" in err and "num_classes" in err
     with pytest.raises(MatchError, match="not a number"):
         find_knob(archdsl.load(SPECS / "googlenet.yaml"), "aux")
 
