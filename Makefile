@@ -15,12 +15,16 @@ TEST_TORCH := torch==2.14.1 torchvision==0.29.1
 .PHONY: build test fast lint graphviz postgres figures models clean
 
 build: $(BUILD_VENV)/.installed
-	$(BUILD_VENV)/bin/archdsl build specs/inception_v4.yaml
+	$(BUILD_VENV)/bin/archdsl build inception_v4
+	@echo
+	@echo "archdsl is installed in $(BUILD_VENV). To type 'archdsl' in this shell:"
+	@echo "    . $(BUILD_VENV)/bin/activate && archdsl --help"
+	@echo "(or run $(BUILD_VENV)/bin/archdsl directly)"
 
 test: $(TEST_VENV)/.installed graphviz postgres
 	$(TEST_VENV)/bin/ruff check .
 	$(TEST_VENV)/bin/yamllint --strict specs
-	$(TEST_VENV)/bin/python -m pytest
+	$(TEST_VENV)/bin/python -m pytest -q -p no:cacheprovider --durations=10
 
 # The quick subset for development: everything but the tests marked slow (those that build,
 # port or trace every network); CI runs the whole suite with `make test`.
@@ -32,18 +36,23 @@ lint: $(TEST_VENV)/.installed
 	$(TEST_VENV)/bin/ruff check .
 
 # $(call venv,DIR,TORCH,EXTRAS): a fresh environment with that torch and archdsl installed.
+# Installs show pip's progress: torch is about 1 GB (the CPU build); the test environment's
+# torch + torchvision are a 5.6 GB CUDA build, about 4 minutes on this machine kind.
 define venv
+	@echo "== $(1): creating the virtual environment"
 	$(PYTHON) -m venv $(1)
-	$(1)/bin/pip install --quiet --upgrade pip
-	$(1)/bin/pip install --quiet $(2)
-	$(1)/bin/pip install --quiet -e ".[$(3)]"
+	$(1)/bin/pip install --progress-bar on --upgrade pip
+	@echo "== $(1): installing $(2) (the largest download; see the Makefile's header)"
+	$(1)/bin/pip install --progress-bar on $(2)
+	@echo "== $(1): installing archdsl (editable) with the '$(3)' extra"
+	$(1)/bin/pip install --progress-bar on -e ".[$(3)]"
 	touch $(1)/.installed
 endef
 
-$(BUILD_VENV)/.installed: pyproject.toml
+$(BUILD_VENV)/.installed: pyproject.toml setup.py
 	$(call venv,$(BUILD_VENV),$(BUILD_TORCH),torch)
 
-$(TEST_VENV)/.installed: pyproject.toml
+$(TEST_VENV)/.installed: pyproject.toml setup.py
 	$(call venv,$(TEST_VENV),$(TEST_TORCH),test)
 
 # The diagrams need the `dot` program (Debian's graphviz package); install it when missing.

@@ -26,6 +26,10 @@ EXIT_STATUS = f"""exit status: {EXIT_OK} success; {EXIT_CHECK_FAILED} a check fa
 budget, outputs or counts that disagree); {EXIT_USAGE} a bad spec or command line (every error \
 located as file:line:col); {EXIT_INTERNAL} an internal error (a bug: please report it; --debug \
 shows the traceback)"""
+# Optional packages, by the extra of pyproject.toml that installs them.
+EXTRAS = {"torch": "torch", "numpy": "torch", "safetensors": "torch", "onnx": "torch",
+          "torchvision": "reference", "timm": "reference", "fvcore": "reference",
+          "pretrainedmodels": "reference", "huggingface_hub": "reference"}
 BUG_REPORT = "please report this bug with the spec and command line (--debug shows the traceback)"
 
 
@@ -66,18 +70,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as exc:
         print(f"archdsl {args.command}: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except ModuleNotFoundError as exc:  # an optional package: say which extra installs it
+        top = (exc.name or "").split(".")[0]
+        if top not in EXTRAS:
+            return _internal(args, exc)
+        print(f"archdsl {args.command}: this needs {top}, which is not installed: "
+              f"pip install 'archdsl[{EXTRAS[top]}]'", file=sys.stderr)
+        return EXIT_USAGE
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:  # the reader went away (``archdsl schema | head``): nothing to say
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 -- so that exiting cannot fail again
         return 141
     except Exception as exc:  # noqa: BLE001 -- the last resort: RecursionError, MemoryError too
-        if args.debug:
-            traceback.print_exc()
-        what = f"{type(exc).__name__}: {exc}".splitlines()[0][:300] if str(exc) else \
-            type(exc).__name__
-        print(f"archdsl {args.command}: internal error ({what}); {BUG_REPORT}", file=sys.stderr)
-        return EXIT_INTERNAL
+        return _internal(args, exc)
+
+
+def _internal(args: argparse.Namespace, exc: BaseException) -> int:
+    if args.debug:
+        traceback.print_exception(exc)
+    what = f"{type(exc).__name__}: {exc}".splitlines()[0][:300] if str(exc) else \
+        type(exc).__name__
+    print(f"archdsl {args.command}: internal error ({what}); {BUG_REPORT}", file=sys.stderr)
+    return EXIT_INTERNAL
 
 
 if __name__ == "__main__":

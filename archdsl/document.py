@@ -32,7 +32,8 @@ class SpecDocument(BaseModel):
         default_factory=dict, description="field defaults per layer kind, e.g. {conv: {norm: bn}}"
     )
     include: list[str] = Field(
-        default_factory=list, description="block libraries, relative to this file's folder"
+        default_factory=list, description="block libraries: next to this file, in a --library "
+        "folder or in the package's library (lib/resnet.yaml)"
     )
     blocks: dict[str, Any] = Field(default_factory=dict, description="reusable named blocks")
     network: Optional[list[Any]] = Field(None, description="the network, a sequence of nodes")

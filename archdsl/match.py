@@ -30,6 +30,7 @@ from .atomic import atomic_path
 from .cost import METRICS, totals
 from .errors import SpecErrors
 from .layers.base import Shape, fmt_shape
+from .library import library_dir
 from .program import Program
 from .spec import Spec
 
@@ -253,8 +254,10 @@ def matched_text(original: Path, out: Path, params: dict[str, Any],
                  input_shape: Shape | None, header: str) -> tuple[str, list[str]]:
     """The original spec text with ``params`` (and ``input``) set and includes re-pointed.
 
-    Returns the text and notes for the user (includes that end up outside the new file's
-    folder, which its loader then has to be told about with ``--library``).
+    An include from the package's library becomes its library name (``lib/inception.yaml``),
+    which loads from any folder. Returns the text and notes for the user (other includes that
+    end up outside the new file's folder, which its loader has to be told about with
+    ``--library``).
     """
     text = original.read_text(encoding="utf-8")
     root = yaml.compose(text, Loader=yaml.SafeLoader)
@@ -285,6 +288,13 @@ def matched_text(original: Path, out: Path, params: dict[str, Any],
             if not isinstance(item, yaml.ScalarNode):
                 continue
             target = (src_dir / item.value).resolve()
+            packaged = library_dir().resolve()
+            if target.is_relative_to(packaged) and not (out_dir / target.relative_to(
+                    packaged)).exists():
+                # The package's own library: its name loads from anywhere (program.py).
+                rel = target.relative_to(packaged).as_posix()
+                edits.append((item.start_mark.index, item.end_mark.index, rel))
+                continue
             rel = Path(os.path.relpath(target, out_dir)).as_posix()
             shown = rel if _PLAIN_PATH_RE.match(rel) else json.dumps(rel)
             edits.append((item.start_mark.index, item.end_mark.index, shown))

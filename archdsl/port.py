@@ -650,6 +650,9 @@ class PortReport:
     copied: int = 0  # tensors actually written into the model
     elements: int = 0  # numbers copied
     model: Any = None  # the model the weights went into
+    # What the ported weights are: RANDOM_INIT for a reference built without its published
+    # weights, "published (pretrained)", "from the file F", ...
+    weights: str = ""
 
     @property
     def paired(self) -> bool:
@@ -716,8 +719,26 @@ def _report(al: Alignment, ours: list[tuple[str, Shape]], theirs: list[tuple[str
 
 # --- torch side -------------------------------------------------------------------------------
 
-def reference_model(model: str, kwargs: Mapping[str, Any] | None = None) -> nn.Module:
-    """Build ``timm:NAME``, ``torchvision:NAME`` or ``pretrainedmodels:NAME`` without weights."""
+def reference_model(model: str, kwargs: Mapping[str, Any] | None = None,
+                    pretrained: bool = False) -> nn.Module:
+    """Build ``timm:NAME``, ``torchvision:NAME`` or ``pretrainedmodels:NAME`` without weights
+    (its random initialisation), or with its published weights from the user's cache
+    (``pretrained``; :mod:`archdsl.pretrained`, never downloaded)."""
+    module = _reference_model(model, kwargs)
+    if not pretrained:
+        return module
+    from .pretrained import NotCached, build_published
+
+    try:
+        return build_published(model, dict(kwargs or {}), module)
+    except NotCached as exc:
+        raise PortError(str(exc)) from None
+    except (RuntimeError, ValueError, OSError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise PortError(f"{model}: the cached published weights do not load: {first}") from None
+
+
+def _reference_model(model: str, kwargs: Mapping[str, Any] | None = None) -> nn.Module:
     lib, _, name = model.partition(":")
     kw = dict(kwargs or {})
     try:
@@ -775,20 +796,55 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     return dict(data)
 
 
-def _source(source: Any, kwargs: Mapping[str, Any] | None
-            ) -> tuple[str, Mapping, nn.Module | None]:
-    """The source's name, state dict and module (None for a state dict: nothing to run)."""
+RANDOM_INIT = "random initialisation"
+
+
+def _source(source: Any, kwargs: Mapping[str, Any] | None, pretrained: bool = False
+            ) -> tuple[str, Mapping, nn.Module | None, str]:
+    """The source's name, state dict, module (None for a state dict: nothing to run) and what
+    its weights are (:attr:`PortReport.weights`)."""
     from torch import nn
 
     if isinstance(source, nn.Module):
-        return type(source).__name__, source.state_dict(), source
+        return type(source).__name__, source.state_dict(), source, "the given module's"
     if isinstance(source, Mapping):
-        return "a state dict", source, None
+        return "a state dict", source, None, "the given state dict's"
     text = str(source)
     if ":" in text and text.partition(":")[0] in ("timm", "torchvision", "pretrainedmodels"):
-        module = reference_model(text, kwargs)
-        return text, module.state_dict(), module
-    return text, read_state_dict(text), None
+        module = reference_model(text, kwargs, pretrained)
+        weights = "published (pretrained)" if pretrained else RANDOM_INIT
+        return text, module.state_dict(), module, weights
+    if pretrained:
+        raise PortError("--pretrained goes with --from timm:NAME or torchvision:NAME; a file "
+                        "already holds the weights to port")
+    return text, read_state_dict(text), None, f"from the file {text}"
+
+
+def _named_into_reference(target: Any, path: Path, kwargs: Mapping[str, Any] | None
+                          ) -> nn.Module:
+    """A .safetensors file keeps its tensors sorted by name, not in the order of the module
+    that saved them, which pairing by structure needs: load it by name into the spec's
+    reference model (which also gives the output check something to run)."""
+    from torch import nn
+
+    from .reference import model_reference
+
+    state = read_state_dict(path)
+    ref = None if isinstance(target, nn.Module) else model_reference(target)
+    if ref is None or ref.model is None:
+        raise PortError(f"{path}: a .safetensors file keeps no module order, and the spec "
+                        "names no reference model to read it into; save the state dict with "
+                        "torch.save (.pt / .pth) instead")
+    module = _reference_model(ref.model, {**ref.kwargs, **(kwargs or {})})
+    try:
+        module.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        detail = " ".join(str(exc).split())[:300]
+        raise PortError(f"{path}: a .safetensors file keeps no module order, and its tensors "
+                        f"are not those of the spec's reference {ref.model} ({detail}); save "
+                        "the state dict with torch.save (.pt / .pth) instead") from None
+    module.archdsl_weights_file = path  # type: ignore[assignment] -- named in the report
+    return module
 
 
 def _entries(state: Mapping[str, Any]) -> tuple[list[tuple[str, Shape]], int]:
@@ -813,11 +869,13 @@ def _copy_pairs(dest_state: Mapping[str, Any], src_state: Mapping[str, Any],
 
 def port_weights(target: Spec | nn.Module, source: Any = None, *,
                  kwargs: Mapping[str, Any] | None = None, partial: bool = False,
-                 verify: bool = True, input_shape: Sequence[int] | None = None) -> PortReport:
+                 verify: bool = True, input_shape: Sequence[int] | None = None,
+                 pretrained: bool = False) -> PortReport:
     """Copy a reference's weights into ``target`` (a Spec, which is built, or a module).
 
     ``source``: ``timm:NAME`` / ``torchvision:NAME`` / ``pretrainedmodels:NAME`` (built with
-    ``pretrained=False`` and ``kwargs``), a state-dict file, an ``nn.Module`` or a state dict;
+    ``kwargs``: its random initialisation, or with ``pretrained`` the published weights from the
+    user's cache), a state-dict file, an ``nn.Module`` or a state dict;
     by default the spec's ``reference`` model. Raises :class:`PortError` when anything does not
     pair or the pairing is ambiguous, unless ``partial`` (then the pairs before the first
     mismatch or ambiguity are copied), and when the output check fails (module docstring; on by
@@ -839,7 +897,15 @@ def port_weights(target: Spec | nn.Module, source: Any = None, *,
         raise PortError("no source to port from")
     if input_shape is None and not isinstance(target, nn.Module):
         input_shape = target.input_shape
-    name, theirs_state, reference = _source(source, kwargs)  # first: a bad source fails fast
+    if isinstance(source, (str, Path)) and str(source).endswith(".safetensors"):
+        source = _named_into_reference(target, Path(source), kwargs)
+        weights_file = str(source.archdsl_weights_file)
+    else:
+        weights_file = ""
+    # first: a bad source fails fast
+    name, theirs_state, reference, weights = _source(source, kwargs, pretrained)
+    if weights_file:
+        name, weights = weights_file, f"from the file {weights_file}"
     if verify and reference is not None and input_shape is None:
         raise PortError("the output check needs the input shape of a module target: give "
                         "input_shape, or verify=False")
@@ -852,6 +918,7 @@ def port_weights(target: Spec | nn.Module, source: Any = None, *,
         assert input_shape is not None
         al = settle_ties(al, ours, theirs, model, reference, tuple(input_shape))
     report = _report(al, ours, theirs, name)
+    report.weights = weights
     report.ignored = ignored + ignored_theirs
     report.model = model
     if not report.paired and not partial:

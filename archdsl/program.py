@@ -5,14 +5,17 @@ expression is parsed with its names checked against the scope it is written in. 
 resolved many times, with other knobs and another input, without touching the file system or
 YAML again (:meth:`Program.resolve`), which is what cost matching and search do.
 
-Includes are resolved relative to the including file, and must stay inside the spec's library:
-the folder of the top spec, or library folders the caller names explicitly. A spec cannot reach
-arbitrary files of the machine through ``include``.
+An include is looked for next to the including file, then in each library folder the caller
+names (``--library``), then in the package's own library (:mod:`archdsl.library`), so that a spec
+copied anywhere still finds ``lib/resnet.yaml``. The file found must stay inside those folders: a
+spec cannot reach arbitrary files of the machine through ``include``. A checkpoint's spec is read
+again from the sources it carries, with the same search over their names (``sources=``).
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,8 +25,9 @@ from .document import SpecDocument, validate_document
 from .errors import ErrorSink, Loc, SpecError, SpecErrors
 from .expr import IN_NAME, Template, templates_in, unknown_name_message
 from .layers import KINDS
+from .library import library_dir, shown_name
 from .names import name_problem
-from .source import YMap, YNode, YScalar, YSeq, load_file
+from .source import YMap, YNode, YScalar, YSeq, load_file, load_text
 from .suggest import did_you_mean
 from .syntax import (
     STRUCTURES,
@@ -108,23 +112,29 @@ class Program:
         return resolve_program(self, knobs or {}, input=input, allow_large=allow_large)
 
 
-def read_program(path: str | Path, library: list[str | Path] | None = None) -> Program:
+def read_program(path: str | Path, library: list[str | Path] | None = None, *,
+                 shown: str | None = None, sources: Mapping[str, str] | None = None) -> Program:
     """Read a spec (or a library) with its includes.
 
+    ``shown`` names the spec in messages (default: ``path`` as given). With ``sources`` (file
+    name -> text, as a checkpoint carries them) nothing is read from disk: ``path`` is the name
+    of the top spec among them, and includes are found by name among them.
     Raises SpecErrors for problems that leave nothing to resolve (an unreadable file, malformed
     YAML, a bad top level); every other problem is kept in ``Program.errors``.
     """
     path = Path(path)
-    roots = library_roots(path) + [Path(p).resolve() for p in (library or [])]
+    libraries = [(Path(p).resolve(), str(p)) for p in (library or [])]
+    reader = _Reader(path.resolve().parent, libraries, sources)
     sink = ErrorSink()
     files: list[tuple[str, YNode, SpecDocument]] = []
-    sources: dict[str, str] = {}
-    _read(path, str(path), roots, files, sources, sink, seen=set(), depth=0)
+    read_sources: dict[str, str] = {}
+    _read(path, shown or str(path), reader, files, read_sources, sink, seen=set(), depth=0)
+    sources = read_sources
     sink.raise_if_any()
     shown, root, doc = files[0]
     prog = Program(path, doc, root, sources, trees=[(s, r) for s, r, _ in files])
     parser = Parser(set(), sink)
-    reader = _read_choices(prog, files, sink)
+    choice_reader = _read_choices(prog, files, sink)
     # Libraries first, so that the spec itself has the last word on params and defaults.
     for _, yroot, _ in reversed(files):
         _collect_blocks(prog, yroot, sink)
@@ -154,29 +164,13 @@ def read_program(path: str | Path, library: list[str | Path] | None = None) -> P
         from .search.section import read_search
 
         start = len(parser.templates)
-        prog.search = read_search(ysearch, reader, parser, sink)
+        prog.search = read_search(ysearch, choice_reader, parser, sink)
         _check_names(parser.templates[start:], set(knobs), sink, where="constraints")
-    prog.choices = reader.choices
+    prog.choices = choice_reader.choices
     _check_calls(prog, parser, sink)
     _block_knobs(prog)
     prog.errors = SpecErrors(sink.errors).errors if sink.errors else []
     return prog
-
-
-LIBRARY_MARKER = ".archdsl-library"
-
-
-def library_roots(path: Path) -> list[Path]:
-    """The folders a spec's includes may come from: its own, and the nearest folder above it
-    that holds a ``.archdsl-library`` file (so that ``specs/search/x.yaml`` may include
-    ``../lib/cifar_resnet.yaml``, as ``specs/.archdsl-library`` allows)."""
-    folder = path.resolve().parent
-    roots = [folder]
-    for above in folder.parents:
-        if (above / LIBRARY_MARKER).is_file():
-            roots.append(above)
-            break
-    return roots
 
 
 def _read_choices(prog: Program, files: list, sink: ErrorSink) -> ChoiceReader:
@@ -194,10 +188,64 @@ def _read_choices(prog: Program, files: list, sink: ErrorSink) -> ChoiceReader:
     return top
 
 
-def _read(path: Path, shown: str, roots: list[Path], files: list, sources: dict,
+@dataclass
+class _Reader:
+    """Where files come from: the disk, searched as the module docstring says, or the sources
+    of a checkpoint (``virtual``)."""
+
+    spec_dir: Path
+    libraries: list[tuple[Path, str]]  # (resolved folder, as the user gave it)
+    virtual: Mapping[str, str] | None = None
+
+    @property
+    def roots(self) -> list[Path]:
+        return [self.spec_dir, *(p for p, _ in self.libraries), library_dir()]
+
+    def load(self, path: Path, shown: str) -> tuple[YNode, str]:
+        if self.virtual is None:
+            return load_file(path, shown)
+        text = self.virtual.get(shown)
+        if text is None:
+            raise SpecErrors.one(Loc(shown, 1, 1), "not among the sources")
+        return load_text(text, shown), text
+
+    def find(self, path: Path, shown: str, name: str, depth: int) -> tuple[Path, str] | str:
+        """The include ``name`` of the file at ``path`` (shown as ``shown``): its path and
+        shown name, or why it cannot be read."""
+        if depth >= MAX_INCLUDE_DEPTH:
+            return f"includes nest deeper than {MAX_INCLUDE_DEPTH} files"
+        if "\0" in name or len(name) > 1024 or any(len(p) > 255 for p in Path(name).parts):
+            return "not a usable file name"
+        if self.virtual is not None:
+            beside = str(Path(shown).parent / name)
+            wanted = os.path.normpath(name)
+            for key in [beside, *sorted(self.virtual)]:
+                if key in self.virtual and (key in (beside, wanted) or os.path.normpath(
+                        key).endswith(os.sep + wanted)):
+                    return Path(key), key
+            return "not among the checkpoint's sources"
+        candidates = [(path.parent / name, str(Path(shown).parent / name))]
+        candidates += [(folder / name, str(Path(given) / name)) for folder, given in
+                       self.libraries]
+        package = library_dir() / name
+        candidates.append((package, shown_name(package)))
+        first_problem = ""
+        for target, target_shown in candidates:
+            problem = _include_problem(target, self.roots)
+            if not problem:
+                return target.resolve(), target_shown
+            if problem != "no such file" and not first_problem:
+                first_problem = problem
+        if first_problem:
+            return first_problem
+        where = ", ".join(dict.fromkeys(str(t.parent) for t, _ in candidates))
+        return f"no such file (looked in {where})"
+
+
+def _read(path: Path, shown: str, reader: _Reader, files: list, sources: dict,
           sink: ErrorSink, seen: set[Path], depth: int) -> None:
     try:
-        real = path.resolve(strict=False)
+        real = path.resolve(strict=False) if reader.virtual is None else path
     except (OSError, RuntimeError) as exc:  # a symlink loop, a name too long
         sink.add(Loc(shown, 1, 1), f"cannot read the file: {exc}")
         return
@@ -205,7 +253,7 @@ def _read(path: Path, shown: str, roots: list[Path], files: list, sources: dict,
         return
     seen.add(real)
     try:
-        root, text = load_file(path, shown)
+        root, text = reader.load(path, shown)
         if not isinstance(root, YMap):
             raise SpecErrors.one(root.loc, "a spec file is a mapping (name, input, blocks, ...)")
         doc = validate_document(root, shown)
@@ -217,31 +265,25 @@ def _read(path: Path, shown: str, roots: list[Path], files: list, sources: dict,
     yinc = root.get("include")
     for i, name in enumerate(doc.include):
         loc = yinc.items[i].loc if isinstance(yinc, YSeq) else root.loc
-        problem = _include_problem(path, name, roots, depth)
-        if problem:
-            sink.add(loc, f"include {name!r}: {problem}")
+        found = reader.find(path, shown, name, depth)
+        if isinstance(found, str):
+            sink.add(loc, f"include {name!r}: {found}")
             continue
-        target = (path.parent / name).resolve()
-        _read(target, str(Path(shown).parent / name), roots, files, sources, sink, seen,
-              depth + 1)
+        _read(found[0], found[1], reader, files, sources, sink, seen, depth + 1)
 
 
-def _include_problem(path: Path, name: str, roots: list[Path], depth: int) -> str:
-    """Why an include cannot be read ('' when it can)."""
-    if depth >= MAX_INCLUDE_DEPTH:
-        return f"includes nest deeper than {MAX_INCLUDE_DEPTH} files"
-    if "\0" in name or len(name) > 1024 or any(len(p) > 255 for p in Path(name).parts):
-        return "not a usable file name"
+def _include_problem(target: Path, roots: list[Path]) -> str:
+    """Why this candidate of an include cannot be read ('' when it can)."""
     try:
-        target = (path.parent / name).resolve(strict=False)
+        target = target.resolve(strict=False)
         is_file = target.is_file()
     except (OSError, RuntimeError) as exc:
         return f"cannot be read ({exc.__class__.__name__}: {exc})"
+    if not is_file:
+        return "no such file"
     if not any(target.is_relative_to(r) for r in roots):
         return (f"outside the spec's library ({roots[0]}); pass --library DIR to allow "
                 "another folder")
-    if not is_file:
-        return "no such file"
     if not os.access(target, os.R_OK):
         return "not readable"
     return ""

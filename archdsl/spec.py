@@ -105,9 +105,33 @@ def load(
     allow_large: bool = False,
     **overrides: Any,
 ) -> Spec:
-    """Load, validate and resolve a spec; ``overrides`` set its ``params`` (e.g. num_classes)."""
-    prog = read_program(path, library)
+    """Load, validate and resolve a spec; ``overrides`` set its ``params`` (e.g. num_classes).
+
+    ``path`` is a spec file or the name of a network of the library (``"inception_v4"``,
+    :func:`archdsl.list_models` lists them).
+    """
+    prog = read_named(path, library)
     return resolve_program(prog, overrides, input=input, allow_large=allow_large)
+
+
+def read_named(path: str | Path, library: list[str | Path] | None = None) -> Program:
+    """Read a spec file, or the library network of that name (SpecErrors when neither)."""
+    from .library import find_spec, shown_name
+
+    try:
+        found = find_spec(path)
+    except LookupError as exc:
+        raise SpecErrors.one(Loc(str(path), 1, 1), str(exc)) from None
+    shown = None if found == Path(path) else shown_name(found)
+    return read_program(found, library, shown=shown)
+
+
+def list_models(pattern: str | None = None) -> list[str]:
+    """Names of the library's networks, as ``archdsl.load`` takes them; ``pattern`` is a shell
+    glob such as ``"resnet*"`` (``timm.list_models`` alike)."""
+    from .library import model_names
+
+    return model_names(pattern)
 
 
 def resolve_program(prog: Program, overrides: dict[str, Any], *,

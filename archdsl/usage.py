@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from .layers.base import parse_scalar
+from .library import find_spec, shown_name
 from .program import Program, read_program
 from .spec import Spec
 
@@ -55,11 +56,13 @@ def read_from_args(args: argparse.Namespace,
                    path: str | None = None) -> tuple[Program, dict[str, Any]]:
     """The program a command line names (a spec or a library), and its knob values."""
     spec_text, variant = split_variant(path or args.spec)
-    spec_path = Path(spec_text)
-    if not spec_path.is_file():
-        raise UsageError(f"{spec_path}: no such spec file")
+    try:
+        spec_path = find_spec(spec_text)
+    except LookupError as exc:
+        raise UsageError(str(exc)) from None
+    shown = None if spec_path == Path(spec_text) else shown_name(spec_path)
     overrides = {**parse_sets(args.sets), **parse_sets([variant] if variant else [])}
-    return read_program(spec_path, args.library), overrides
+    return read_program(spec_path, args.library, shown=shown), overrides
 
 
 def load_from_args(args: argparse.Namespace, path: str | None = None) -> Spec:

@@ -11,7 +11,7 @@ from torch_checks import check_every_shape
 
 import archdsl
 from archdsl import SpecErrors
-from archdsl.checkpoint import load_checkpoint, save
+from archdsl.checkpoint import read_checkpoint, save
 
 
 def other_input(spec: archdsl.Spec) -> tuple[int, int, int]:
@@ -78,7 +78,7 @@ def test_checkpoint_carries_spec_and_weights(tmp_path: Path) -> None:
     model = spec.build().eval()
     target = tmp_path / "model.pt"
     save(spec, model, target)
-    ckpt = load_checkpoint(target)
+    ckpt = read_checkpoint(target)
     assert ckpt["spec_sha256"] == spec.sha256()
     assert ckpt["params"]["num_classes"] == 7
     assert ckpt["spec_sources"][str(spec.path)] == spec.path.read_text()

@@ -442,7 +442,7 @@ def test_port_exit_status(write_spec, monkeypatch, capsys, tmp_path: Path) -> No
     spec = str(write_spec(TWO_CONVS))
     out = tmp_path / "two.pt"
 
-    def fake(model: str, kwargs=None) -> nn.Module:
+    def fake(model: str, kwargs=None, pretrained: bool = False) -> nn.Module:
         return {"torchvision:other_order": UsedInOtherOrder, "torchvision:three": Swappable,
                 "torchvision:twins": Parallel}[model]()
 

@@ -149,14 +149,16 @@ def fmt(n: int) -> str:
     return f"{n / 1e6:,.2f}M" if n < 1e9 else f"{n / 1e9:,.3f}G"
 
 
-def render(entries: list[Entry], with_torch: bool, took: float) -> str:
+def render(entries: list[Entry], with_torch: bool) -> str:
+    """The page; nothing in it depends on when or how fast it ran, so reruns change nothing."""
     out = [
         "# The network library",
         "",
         "Every spec of `specs/`, what it encodes, its counts at its default knobs and input, and",
         "its verification against references nobody here wrote. Written by `tools/models_doc.py`,",
         "which ran every check listed" + ("" if with_torch else " except those that need torch")
-        + f" ({took:.0f} s).",
+        + " (`make models`). Every name below loads by name: `archdsl.load(\"resnet50\")`,",
+        "`archdsl build resnet50`; `archdsl list` shows the same table from the installed package.",
         "",
         "Parameters are trainable ones (auxiliary heads included); MACs are conv + linear",
         "multiply-accumulates and fvcore is what `fvcore.nn.FlopCountAnalysis` counts, both in",
@@ -217,9 +219,9 @@ def main() -> int:
         print(f"{path.stem} ...", file=sys.stderr, flush=True)
         entries.append(examine(path, not args.counts_only))
     took = time.perf_counter() - start
-    write_text_atomic(args.output, render(entries, not args.counts_only, took))
+    write_text_atomic(args.output, render(entries, not args.counts_only))
     failed = [e.path.stem for e in entries if any(not r.ok for r in e.results)]
-    print(f"wrote {args.output}; {len(entries)} specs"
+    print(f"wrote {args.output}; {len(entries)} specs in {took:.0f} s"
           + (f"; FAILED: {', '.join(failed)}" if failed else "; every check passed"))
     return 1 if failed else 0
 

@@ -11,7 +11,8 @@ import importlib
 import pkgutil
 from types import ModuleType
 
-ORDER = ("build", "validate", "cost", "match", "draw", "port", "export", "schema")
+ORDER = ("list", "build", "validate", "cost", "match", "draw", "port", "export", "checkpoint",
+         "schema")
 
 
 def command_modules() -> list[tuple[str, ModuleType]]:

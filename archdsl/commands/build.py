@@ -1,7 +1,9 @@
 """Validate a spec, infer its shapes, build the PyTorch module and check it with one forward pass.
 
 Prints each top-level block with its output shape and parameter count, then the totals; with
-``-o`` writes the model (a checkpoint carrying the spec text and hash, TorchScript or ONNX).
+``-o`` writes the model in the format its file name ends with: ``.pt`` / ``.pth`` a checkpoint
+carrying the spec text and hash, ``.safetensors`` the same as safetensors, ``.onnx`` ONNX,
+``.torchscript`` TorchScript, ``.py`` the standalone PyTorch source; other endings are refused.
 """
 
 from __future__ import annotations
@@ -10,23 +12,31 @@ import argparse
 import time
 
 from .. import ir
+from ..checkpoint import KNOWN, format_for
 from ..layers.base import fmt_shape
 from ..table import render
 from ..usage import UsageError, add_spec_options, load_from_args
 
 HELP = "build the PyTorch model of a spec, summarise it, optionally save it"
-FORMATS = ("checkpoint", "torchscript", "onnx")
+EPILOG = """examples:
+  archdsl build inception_v4                          a library network by name
+  archdsl build specs/resnet50.yaml --set num_classes=10 -o r50.safetensors
+  archdsl build inception_v4 --input 3x224x224 -o v4.onnx
+  archdsl checkpoint r50.safetensors                  rebuild it and check its hash"""
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("spec", help="spec file")
+    p.epilog = f"{EPILOG}\n\n{p.epilog}" if p.epilog else EPILOG
+    p.formatter_class = argparse.RawDescriptionHelpFormatter
+    p.add_argument("spec", help="spec file or library name (archdsl list)")
     add_spec_options(p)
-    p.add_argument("-o", "--output", metavar="FILE", help="write the model here (atomically)")
-    p.add_argument("--format", choices=FORMATS, default="checkpoint",
-                   help="what -o writes (default: checkpoint = state dict + spec)")
+    p.add_argument("-o", "--output", metavar="FILE",
+                   help=f"write the model here (atomically), in the format its name ends with: "
+                        f"{KNOWN}")
 
 
 def run(args: argparse.Namespace) -> int:
+    fmt = format_for(args.output) if args.output else None  # refuse a bad name before building
     spec = load_from_args(args)
     rows = [
         (n.name, ir.describe(n), fmt_shape(n.out_shape), ir.param_count(n))
@@ -58,8 +68,8 @@ def run(args: argparse.Namespace) -> int:
         from ..checkpoint import save
 
         try:
-            save(spec, model, args.output, args.format)
+            save(spec, model, args.output, fmt)
         except OSError as exc:
             raise UsageError(f"cannot write {args.output}: {exc.strerror or exc}") from None
-        print(f"  wrote {args.output} ({args.format})")
+        print(f"  wrote {args.output} ({fmt})")
     return 0

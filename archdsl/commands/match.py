@@ -65,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
     if args.output:  # fail before the search if the result could not be written
         try:
             trial = {**overrides, **({} if knob.name == INPUT else {knob.name: knob.start})}
-            matched_text(Path(args.spec), Path(args.output), trial, spec.input_shape, "")
+            matched_text(spec.path, Path(args.output), trial, spec.input_shape, "")
         except MatchError as exc:
             raise UsageError(str(exc)) from None
     print(f"target: {target_spec.name} ({args.to}): {target:,} {unit}")
@@ -91,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
               f"{result.ratio:.4f}x those of {args.to} ({target:,}).\n")
 
     def verify(tmp: Path) -> None:
-        again = load(tmp, library=[Path(args.spec).resolve().parent, *args.library],
+        again = load(tmp, library=[spec.path.resolve().parent, *args.library],
                      allow_large=args.allow_large)
         got = totals(again.ir).get(args.metric)
         if got != result.achieved:
@@ -99,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
                                f"the solution {result.achieved:,}")
 
     try:
-        notes = write_matched(Path(args.spec), Path(args.output), params, new_input, header,
+        notes = write_matched(spec.path, Path(args.output), params, new_input, header,
                               verify)
     except MatchError as exc:
         raise UsageError(str(exc)) from None

@@ -8,11 +8,17 @@ listed with its pairings. Then the pairing is checked: both models run in eval m
 input (batch-norm statistics randomised in copies) and must agree within 1e-4 of the reference's
 largest output; the report gives the largest difference. A state-dict file has nothing to run:
 it is paired by shapes only. Without --partial nothing is written unless every tensor pairs
-without doubt and the outputs agree. --from defaults to the spec's reference model.
+without doubt and the outputs agree; --partial copies the tensors before the first mismatch and
+says what was left. --from defaults to the spec's reference model.
 
-Exit status: 0 ported; 1 a check failed (tensors that do not pair, an ambiguous pairing,
-outputs that differ; with --partial, anything left unpaired); 2 bad spec or command line;
-3 an internal error.
+A timm / torchvision / pretrainedmodels model is built without weights: what is ported is its
+random initialisation, and the output says so. --pretrained takes the model's published weights
+from your cache instead (timm: the Hugging Face cache, HF_HOME; torchvision: TORCH_HOME/hub/
+checkpoints); nothing is downloaded, and when they are not there the error says where it looked.
+
+Exit status: 0 ported (with --partial: what pairs was copied, and written with -o); 1 a check
+failed (tensors that do not pair, an ambiguous pairing, outputs that differ); 2 bad spec or
+command line, published weights not in the cache; 3 an internal error.
 """
 
 from __future__ import annotations
@@ -20,18 +26,29 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
+from ..checkpoint import format_for
 from ..usage import UsageError, add_spec_options, load_from_args
 
 HELP = "load a reference model's weights (timm, torchvision, a file) into a spec's model"
+EPILOG = """examples:
+  archdsl port inception_v4 --from timm:inception_v4 --pretrained -o v4.safetensors
+  archdsl port resnet18 --from resnet18-f37072fd.pth -o r18.pt     a state-dict file
+  archdsl port resnet50 --set stride_at=3x3                        the spec's own reference"""
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("spec", help="spec file")
+    p.epilog = f"{EPILOG}\n\n{p.epilog}" if p.epilog else EPILOG
+    p.formatter_class = argparse.RawDescriptionHelpFormatter
+    p.add_argument("spec", help="spec file or library name (archdsl list)")
     add_spec_options(p)
     p.add_argument("--from", dest="source", metavar="SOURCE",
                    help="timm:NAME, torchvision:NAME, pretrainedmodels:NAME or a state-dict "
-                   "file (default: the spec's reference model)")
+                   "file (.pt, .pth, .safetensors; default: the spec's reference model)")
+    p.add_argument("--pretrained", action="store_true",
+                   help="port the reference's published weights from your cache (timm, "
+                   "torchvision; never downloaded) instead of its random initialisation")
     p.add_argument("--kwargs", metavar="JSON", default=None,
                    help='constructor arguments of the reference, e.g. \'{"num_classes": 10}\'')
     p.add_argument("--partial", action="store_true",
@@ -56,13 +73,18 @@ def _kwargs(text: str | None) -> dict | None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.output:
+        format_for(args.output)  # a bad file name fails before the port
+        if Path(args.output).suffix.lower() not in (".pt", ".pth", ".safetensors"):
+            raise UsageError(f"{args.output}: port writes a checkpoint: .pt, .pth or "
+                             ".safetensors")
     spec = load_from_args(args)
     kwargs = _kwargs(args.kwargs)
-    from ..port import PortError, port_weights  # imports torch
+    from ..port import RANDOM_INIT, PortError, port_weights  # imports torch
 
     try:
         report = port_weights(spec, args.source, kwargs=kwargs, partial=args.partial,
-                              verify=args.verify)
+                              verify=args.verify, pretrained=args.pretrained)
     except PortError as exc:
         if exc.report is None:
             raise UsageError(str(exc)) from None
@@ -72,12 +94,19 @@ def run(args: argparse.Namespace) -> int:
         print(f"archdsl port: {exc}; nothing written{hint}", file=sys.stderr)
         return 1
     print(f"{spec.name} ({spec.path}): {report.summary()}")
+    print(f"  weights: {report.weights}")
+    if report.weights == RANDOM_INIT:
+        print(f"WARNING: {report.source} was built without its published weights: the ported "
+              "weights are its random initialisation, not a trained network (--pretrained "
+              "takes the published ones from your cache)")
     if args.output:
         from ..checkpoint import save
 
         try:
-            save(spec, report.model, args.output)
+            fmt = save(spec, report.model, args.output)
         except OSError as exc:
             raise UsageError(f"cannot write {args.output}: {exc.strerror or exc}") from None
-        print(f"  wrote {args.output} (checkpoint)")
-    return 0 if report.ok else 1
+        print(f"  wrote {args.output} ({fmt})")
+    if not report.paired:  # --partial: what was asked is done; the summary lists the rest
+        print(f"  partial: {report.copied} tensors copied; the rest keeps its initialisation")
+    return 0 if (report.ok or args.partial) else 1
