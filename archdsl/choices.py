@@ -25,7 +25,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import ErrorSink, Loc
+from .errors import ErrorSink, Loc, SpecError
 from .layers import KINDS
 from .names import name_problem
 from .source import YMap, YNode, YScalar, YSeq
@@ -133,9 +133,6 @@ class ChoiceReader:
     # --- the file ----------------------------------------------------------------------------
     def read(self, root: YMap) -> list[Choice]:
         params = root.get("params")
-        for key in NO_CHOICE_KEYS:
-            if (y := root.get(key)) is not None:
-                self.refuse(y, f"'{key}'")
         if isinstance(params, YMap):
             for name, (kloc, v) in list(params.items.items()):
                 if is_choice(v) and self.allowed(v, "params"):
@@ -477,6 +474,17 @@ class ChoiceReader:
                 if keys[0] == "aux":
                     return "aux"
         return str(index)
+
+
+def misplaced_choices(root: YMap) -> list[SpecError]:
+    """Choices in top-level keys that take none (``input``, ``include`` ...): found before the
+    document is validated, so that the message names the choice rather than the type."""
+    sink = ErrorSink()
+    reader = ChoiceReader(sink, set(), top=True)
+    for key in NO_CHOICE_KEYS:
+        if (y := root.get(key)) is not None:
+            reader.refuse(y, f"'{key}'")
+    return sink.errors
 
 
 def _join(path: str, name: str) -> str:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .choices import Choice, ChoiceReader
+from .choices import Choice, ChoiceReader, misplaced_choices
 from .document import SpecDocument, validate_document
 from .errors import ErrorSink, Loc, SpecError, SpecErrors
 from .expr import IN_NAME, Template, templates_in, unknown_name_message
@@ -208,6 +208,8 @@ def _read(path: Path, shown: str, roots: list[Path], files: list, sources: dict,
         root, text = load_file(path, shown)
         if not isinstance(root, YMap):
             raise SpecErrors.one(root.loc, "a spec file is a mapping (name, input, blocks, ...)")
+        if misplaced := misplaced_choices(root):
+            raise SpecErrors(misplaced)
         doc = validate_document(root, shown)
     except SpecErrors as exc:
         sink.extend(exc)

@@ -455,12 +455,12 @@ def concrete_spec(space: SearchSpace, values: dict[str, Any], header: str = "") 
     chosen = {c.name: values.get(c.name, c.default) for c in prog.choices}
     inline: dict[int, Any] = {}
     wrappers: dict[int, bool] = {}  # alternative wrapper -> chosen
-    synthetic = set()
+    synthetic: dict[str, str] = {}  # knob -> dimension, for inline choices and alternatives
     for c in prog.choices:
         if not c.architecture:
             continue
         if c.knob != c.name or c.alternative:
-            synthetic.add(c.knob)
+            synthetic[c.knob] = c.name
         if c.alternative and isinstance(c.node, YMap):
             for w in c.node.get("seq").items:  # type: ignore[union-attr]
                 wrappers[id(w)] = w.get("name").value == chosen[c.name]  # type: ignore
@@ -487,7 +487,8 @@ def concrete_spec(space: SearchSpace, values: dict[str, Any], header: str = "") 
         assert isinstance(root, YMap)
         if isinstance(yp := root.get("params"), YMap):
             for k, (_, v) in yp.items.items():
-                if k in synthetic:
+                if k in synthetic:  # kept: an expression may read it (``$stage1_c``)
+                    params[k] = chosen[synthetic[k]]
                     continue
                 is_choice = k in space._choices and space._choices[k].architecture
                 params[k] = chosen[k] if is_choice else plain(v)
