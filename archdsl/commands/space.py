@@ -27,6 +27,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("spec", help="a space: a spec whose values are choices (docs/search.md)")
     p.add_argument("--library", action="append", default=[], metavar="DIR",
                    help="another folder includes may come from (repeatable)")
+    p.add_argument("--allow-large", action="store_true",
+                   help="lift the size limits of every candidate (see archdsl validate)")
     p.add_argument("--format", choices=("text", "json"), default="text")
     p.add_argument("--limit", type=int, default=LIMIT,
                    help=f"evaluate every candidate up to this many (default {LIMIT})")
@@ -42,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"{args.spec}: no such spec file")
     if args.limit < 0 or args.samples < 1:
         raise UsageError("--limit is 0 or more and --samples 1 or more")
-    space = SearchSpace.read(args.spec, args.library)
+    space = SearchSpace.read(args.spec, args.library, args.allow_large)
     s = survey(space, args.limit, args.samples, args.seed)
     data = as_dict(space, s)
     if args.format == "json":

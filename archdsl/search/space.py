@@ -73,8 +73,9 @@ class Budget:
 class SearchSpace:
     """The dimensions, budget, constraints and objectives of a space, and its candidates."""
 
-    def __init__(self, program: Program) -> None:
+    def __init__(self, program: Program, allow_large: bool = False) -> None:
         self.program = program
+        self.allow_large = allow_large  # lift the size limits (as --allow-large)
         self.path = program.path
         self._choices: dict[str, Choice] = {c.name: c for c in program.choices}
         self.dimensions: list[Dimension] = [_dimension(c) for c in program.choices]
@@ -94,14 +95,15 @@ class SearchSpace:
         self._resolved: OrderedDict[tuple, Spec] = OrderedDict()
 
     @classmethod
-    def read(cls, path: str | Path, library: list[str | Path] | None = None) -> SearchSpace:
+    def read(cls, path: str | Path, library: list[str | Path] | None = None,
+             allow_large: bool = False) -> SearchSpace:
         """Read a space; SpecErrors (located) when it is malformed."""
         program = read_program(path, library)
         program.check()
         if program.is_library:
             raise SpecErrors.one(Loc(next(iter(program.sources)), 1, 1),
                                  "a space is a spec with a network; this file is a library")
-        return cls(program)
+        return cls(program, allow_large)
 
     def choice(self, name: str) -> Choice:
         return self._choices[name]
@@ -200,7 +202,7 @@ class SearchSpace:
         if hit is not None:
             self._resolved.move_to_end(key)
             return hit
-        spec = self.program.resolve(knobs)
+        spec = self.program.resolve(knobs, allow_large=self.allow_large)
         self._resolved[key] = spec
         if len(self._resolved) > _CACHE_SIZE:
             self._resolved.popitem(last=False)
