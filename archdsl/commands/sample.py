@@ -16,7 +16,7 @@ from typing import Any
 
 from ..atomic import write_text_atomic
 from ..program import read_program
-from ..search.space import SearchSpace, network_key
+from ..search.space import SearchSpace, assignments, network_key, word
 from ..search.survey import refusal, survey
 from ..usage import UsageError
 
@@ -93,7 +93,7 @@ def draw_feasible(space: SearchSpace, n: int, seed: int) -> list[tuple[dict[str,
 
 def sample_header(space: SearchSpace, values: dict[str, Any], digest: str, what: str) -> str:
     arch = {k: v for k, v in values.items() if space.choice(k).architecture}
-    sets = " ".join(f"--set {k}={v}" for k, v in arch.items())
+    sets = " ".join(f"--set {k}={word(v)}" for k, v in arch.items())
     lines = [f"A candidate of the space {space.path} ({what}).",
              f"space sha256: {space.sha256()}",
              f"values: {_kv(arch)}",
@@ -110,5 +110,4 @@ def check_written(space: SearchSpace, values: dict[str, Any], target: Path) -> N
         raise RuntimeError(f"{target} does not resolve to the candidate it was written for")
 
 
-def _kv(values: dict[str, Any]) -> str:
-    return " ".join(f"{k}={v}" for k, v in values.items()) or "(the defaults)"
+_kv = assignments

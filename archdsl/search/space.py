@@ -398,6 +398,18 @@ def draw(d: Dimension, rng: random.Random) -> Any:
     return rng.uniform(d.low, d.high)
 
 
+def word(value: Any) -> str:
+    """A value as the spec and --set write it: true, false, null, 3, 0.5, A."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "null" if value is None else str(value)
+
+
+def assignments(values: Mapping[str, Any]) -> str:
+    """``depth=3 residual=true`` (the defaults when empty)."""
+    return " ".join(f"{k}={word(v)}" for k, v in values.items()) or "the defaults"
+
+
 def _dimension(c: Choice) -> Dimension:
     return Dimension(c.name, c.kind, c.choices, c.low, c.high, c.step, c.log,  # type: ignore
                      c.condition, str(c.loc), c.architecture)
