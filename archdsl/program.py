@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .choices import Choice, ChoiceReader, misplaced_choices
+from .choices import CHOICE_KEYS, Choice, ChoiceReader, misplaced_choices
 from .document import SpecDocument, validate_document
 from .errors import ErrorSink, Loc, SpecError, SpecErrors
 from .expr import IN_NAME, Template, templates_in, unknown_name_message
@@ -257,8 +257,9 @@ def _collect_blocks(prog: Program, root: YNode, sink: ErrorSink) -> None:
             if name in prog.blocks:
                 sink.add(kloc.loc, f"block {name!r} is defined twice "
                                    f"(also at {prog.blocks[name].loc})")
-            elif name in KINDS or name in STRUCTURES:
-                sink.add(kloc.loc, f"block name {name!r} is taken by a layer kind or structure")
+            elif name in KINDS or name in STRUCTURES or name in CHOICE_KEYS:
+                sink.add(kloc.loc, f"block name {name!r} is taken by a layer kind, structure "
+                                   "or choice")
             elif (problem := name_problem(name)) is not None:
                 sink.add(kloc.loc, f"block name: {problem}")
             else:
