@@ -268,8 +268,19 @@ class ChoiceReader:
         else:
             choice.default = choice.choices[0] if choice.choices else (
                 int(choice.low) if key == "int" else choice.low)
+        return choice if self.register(choice) else None
+
+    def register(self, choice: Choice) -> bool:
+        """Keep a choice; two with one name (a block's ``unit.c`` and a node named ``unit``)
+        would be one dimension by accident, so the second is refused."""
+        for other in self.choices:
+            if other.name == choice.name or (choice.knob and other.knob == choice.knob):
+                self.sink.add(choice.loc, f"a second choice named {choice.name!r} (knob "
+                                          f"{choice.knob!r}; the first is at {other.loc}): "
+                                          "name the node differently")
+                return False
         self.choices.append(choice)
-        return choice
+        return True
 
     def range(self, choice: Choice, key: str, y: YMap, body: YNode) -> None:
         if not (isinstance(body, YSeq) and len(body.items) == 2):
@@ -434,9 +445,8 @@ class ChoiceReader:
             hint = did_you_mean(str(choice.default), choice.choices, sep="; ")
             self.sink.add(default.loc, f"default {choice.default!r} is not an alternative "
                                        f"({', '.join(choice.choices)}){hint}")
-        if len(self.sink.errors) > before:
+        if len(self.sink.errors) > before or not self.register(choice):
             return y
-        self.choices.append(choice)
         self.knobs[choice.knob] = choice
         wrappers = []
         for alt, (akloc, anode) in alts.items.items():

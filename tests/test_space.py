@@ -394,3 +394,22 @@ def test_a_plain_spec_has_no_dimensions() -> None:
     prog = read_program(SPECS / "resnet20.yaml")
     assert prog.choices == [] and prog.search is None
     assert SearchSpace(prog).size() == 1
+
+
+def test_two_choices_with_one_name_are_refused(write_spec: Callable[..., Path]) -> None:
+    path = write_spec("""
+        input: [1, 8, 8]
+        blocks:
+          unit:
+            args: {c: {choice: [4, 8]}}
+            seq: [conv 3x3 $c]
+        network:
+          - {unit: {c: {choice: [4, 8]}}}
+          - {int: [1, 2]}
+          - gap
+        """)
+    with pytest.raises(SpecErrors) as exc:
+        SearchSpace.read(path)
+    text = str(exc.value)
+    assert "spec.yaml:7:16: a second choice named 'unit.c'" in text
+    assert "spec.yaml:8:6: a node cannot be an int range" in text
