@@ -25,7 +25,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import ErrorSink, Loc
+from .errors import ErrorSink, Loc, SpecError
 from .layers import KINDS
 from .names import name_problem
 from .source import YMap, YNode, YScalar, YSeq
@@ -133,9 +133,6 @@ class ChoiceReader:
     # --- the file ----------------------------------------------------------------------------
     def read(self, root: YMap) -> list[Choice]:
         params = root.get("params")
-        for key in NO_CHOICE_KEYS:
-            if (y := root.get(key)) is not None:
-                self.refuse(y, f"'{key}'")
         if isinstance(params, YMap):
             for name, (kloc, v) in list(params.items.items()):
                 if is_choice(v) and self.allowed(v, "params"):
@@ -271,8 +268,19 @@ class ChoiceReader:
         else:
             choice.default = choice.choices[0] if choice.choices else (
                 int(choice.low) if key == "int" else choice.low)
+        return choice if self.register(choice) else None
+
+    def register(self, choice: Choice) -> bool:
+        """Keep a choice; two with one name (a block's ``unit.c`` and a node named ``unit``)
+        would be one dimension by accident, so the second is refused."""
+        for other in self.choices:
+            if other.name == choice.name or (choice.knob and other.knob == choice.knob):
+                self.sink.add(choice.loc, f"a second choice named {choice.name!r} (knob "
+                                          f"{choice.knob!r}; the first is at {other.loc}): "
+                                          "name the node differently")
+                return False
         self.choices.append(choice)
-        return choice
+        return True
 
     def range(self, choice: Choice, key: str, y: YMap, body: YNode) -> None:
         if not (isinstance(body, YSeq) and len(body.items) == 2):
@@ -437,9 +445,8 @@ class ChoiceReader:
             hint = did_you_mean(str(choice.default), choice.choices, sep="; ")
             self.sink.add(default.loc, f"default {choice.default!r} is not an alternative "
                                        f"({', '.join(choice.choices)}){hint}")
-        if len(self.sink.errors) > before:
+        if len(self.sink.errors) > before or not self.register(choice):
             return y
-        self.choices.append(choice)
         self.knobs[choice.knob] = choice
         wrappers = []
         for alt, (akloc, anode) in alts.items.items():
@@ -477,6 +484,17 @@ class ChoiceReader:
                 if keys[0] == "aux":
                     return "aux"
         return str(index)
+
+
+def misplaced_choices(root: YMap) -> list[SpecError]:
+    """Choices in top-level keys that take none (``input``, ``include`` ...): found before the
+    document is validated, so that the message names the choice rather than the type."""
+    sink = ErrorSink()
+    reader = ChoiceReader(sink, set(), top=True)
+    for key in NO_CHOICE_KEYS:
+        if (y := root.get(key)) is not None:
+            reader.refuse(y, f"'{key}'")
+    return sink.errors
 
 
 def _join(path: str, name: str) -> str:

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .choices import Choice, ChoiceReader
+from .choices import CHOICE_KEYS, Choice, ChoiceReader, misplaced_choices
 from .document import SpecDocument, validate_document
 from .errors import ErrorSink, Loc, SpecError, SpecErrors
 from .expr import IN_NAME, Template, templates_in, unknown_name_message
@@ -256,6 +256,8 @@ def _read(path: Path, shown: str, reader: _Reader, files: list, sources: dict,
         root, text = reader.load(path, shown)
         if not isinstance(root, YMap):
             raise SpecErrors.one(root.loc, "a spec file is a mapping (name, input, blocks, ...)")
+        if misplaced := misplaced_choices(root):
+            raise SpecErrors(misplaced)
         doc = validate_document(root, shown)
     except SpecErrors as exc:
         sink.extend(exc)
@@ -297,8 +299,9 @@ def _collect_blocks(prog: Program, root: YNode, sink: ErrorSink) -> None:
             if name in prog.blocks:
                 sink.add(kloc.loc, f"block {name!r} is defined twice "
                                    f"(also at {prog.blocks[name].loc})")
-            elif name in KINDS or name in STRUCTURES:
-                sink.add(kloc.loc, f"block name {name!r} is taken by a layer kind or structure")
+            elif name in KINDS or name in STRUCTURES or name in CHOICE_KEYS:
+                sink.add(kloc.loc, f"block name {name!r} is taken by a layer kind, structure "
+                                   "or choice")
             elif (problem := name_problem(name)) is not None:
                 sink.add(kloc.loc, f"block name: {problem}")
             else:

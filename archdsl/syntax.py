@@ -365,7 +365,7 @@ class Parser:
         return value
 
     def unknown(self, word: str, loc: Loc) -> SpecErrors:
-        known = list(KINDS) + sorted(self.blocks) + list(STRUCTURES)
+        known = list(KINDS) + sorted(self.blocks) + list(STRUCTURES) + ["choice"]
         return SpecErrors.one(loc, f"unknown layer kind or block {word!r}"
                                    f"{did_you_mean(word, known, sep='; ')}")
 

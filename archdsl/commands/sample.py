@@ -16,7 +16,7 @@ from typing import Any
 
 from ..atomic import write_text_atomic
 from ..program import read_program
-from ..search.space import SearchSpace, network_key
+from ..search.space import SearchSpace, assignments, network_key, word
 from ..search.survey import refusal, survey
 from ..usage import UsageError
 
@@ -31,6 +31,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("-o", "--output", required=True, metavar="DIR", help="folder for the specs")
     p.add_argument("--library", action="append", default=[], metavar="DIR",
                    help="another folder includes may come from (repeatable)")
+    p.add_argument("--allow-large", action="store_true",
+                   help="lift the size limits of every candidate (see archdsl validate)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -38,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"{args.spec}: no such spec file")
     if args.n < 1:
         raise UsageError("-n is 1 or more")
-    space = SearchSpace.read(args.spec, args.library)
+    space = SearchSpace.read(args.spec, args.library, args.allow_large)
     seed = args.seed if args.seed is not None else (space.seed or 0)
     picked = draw_feasible(space, args.n, seed)
     if not picked:
@@ -91,7 +93,7 @@ def draw_feasible(space: SearchSpace, n: int, seed: int) -> list[tuple[dict[str,
 
 def sample_header(space: SearchSpace, values: dict[str, Any], digest: str, what: str) -> str:
     arch = {k: v for k, v in values.items() if space.choice(k).architecture}
-    sets = " ".join(f"--set {k}={v}" for k, v in arch.items())
+    sets = " ".join(f"--set {k}={word(v)}" for k, v in arch.items())
     lines = [f"A candidate of the space {space.path} ({what}).",
              f"space sha256: {space.sha256()}",
              f"values: {_kv(arch)}",
@@ -103,10 +105,9 @@ def sample_header(space: SearchSpace, values: dict[str, Any], digest: str, what:
 
 def check_written(space: SearchSpace, values: dict[str, Any], target: Path) -> None:
     """The written spec must be the candidate's network (an internal error otherwise)."""
-    written = read_program(target).resolve({})
+    written = read_program(target).resolve({}, allow_large=space.allow_large)
     if network_key(written.ir) != network_key(space.resolve(values).ir):
         raise RuntimeError(f"{target} does not resolve to the candidate it was written for")
 
 
-def _kv(values: dict[str, Any]) -> str:
-    return " ".join(f"{k}={v}" for k, v in values.items()) or "(the defaults)"
+_kv = assignments

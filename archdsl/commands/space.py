@@ -15,7 +15,7 @@ from typing import Any
 
 from ..cost.units import human
 from ..layers.base import fmt_shape
-from ..search.space import Dimension, SearchSpace
+from ..search.space import Dimension, SearchSpace, assignments, word
 from ..search.survey import LIMIT, METRICS, SAMPLES, Survey, refusal, survey
 from ..table import render
 from ..usage import UsageError
@@ -27,6 +27,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("spec", help="a space: a spec whose values are choices (docs/search.md)")
     p.add_argument("--library", action="append", default=[], metavar="DIR",
                    help="another folder includes may come from (repeatable)")
+    p.add_argument("--allow-large", action="store_true",
+                   help="lift the size limits of every candidate (see archdsl validate)")
     p.add_argument("--format", choices=("text", "json"), default="text")
     p.add_argument("--limit", type=int, default=LIMIT,
                    help=f"evaluate every candidate up to this many (default {LIMIT})")
@@ -42,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"{args.spec}: no such spec file")
     if args.limit < 0 or args.samples < 1:
         raise UsageError("--limit is 0 or more and --samples 1 or more")
-    space = SearchSpace.read(args.spec, args.library)
+    space = SearchSpace.read(args.spec, args.library, args.allow_large)
     s = survey(space, args.limit, args.samples, args.seed)
     data = as_dict(space, s)
     if args.format == "json":
@@ -56,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _values_text(d: Dimension) -> str:
     if d.kind == "categorical":
-        return ", ".join(str(c) for c in d.choices)
+        return ", ".join(word(c) for c in d.choices)
     step = f" step {d.step}" if d.step else ""
     return f"[{d.low}, {d.high}]{step}{' log' if d.log else ''}"
 
@@ -69,7 +71,7 @@ def text(space: SearchSpace, s: Survey) -> str:
     spec = space.resolve(space.defaults())
     lines = [f"space {space.path}: {spec.name}, input {fmt_shape(spec.input_shape)}"]
     rows = [(d.name, d.kind + ("" if d.architecture else " (training)"), _values_text(d),
-             f"{d.condition[0]} in {', '.join(map(str, d.condition[1]))}" if d.condition else "",
+             f"{d.condition[0]} in {', '.join(map(word, d.condition[1]))}" if d.condition else "",
              d.where) for d in space.dimensions]
     lines.append(render(("dimension", "kind", "values", "active when", "where"), rows,
                         indent="  "))
@@ -102,8 +104,7 @@ def text(space: SearchSpace, s: Survey) -> str:
     return "\n".join(lines)
 
 
-def _kv(values: dict[str, Any]) -> str:
-    return " ".join(f"{k}={v}" for k, v in values.items()) or "the defaults"
+_kv = assignments
 
 
 def as_dict(space: SearchSpace, s: Survey) -> dict[str, Any]:

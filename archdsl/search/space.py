@@ -73,8 +73,9 @@ class Budget:
 class SearchSpace:
     """The dimensions, budget, constraints and objectives of a space, and its candidates."""
 
-    def __init__(self, program: Program) -> None:
+    def __init__(self, program: Program, allow_large: bool = False) -> None:
         self.program = program
+        self.allow_large = allow_large  # lift the size limits (as --allow-large)
         self.path = program.path
         self._choices: dict[str, Choice] = {c.name: c for c in program.choices}
         self.dimensions: list[Dimension] = [_dimension(c) for c in program.choices]
@@ -94,14 +95,15 @@ class SearchSpace:
         self._resolved: OrderedDict[tuple, Spec] = OrderedDict()
 
     @classmethod
-    def read(cls, path: str | Path, library: list[str | Path] | None = None) -> SearchSpace:
+    def read(cls, path: str | Path, library: list[str | Path] | None = None,
+             allow_large: bool = False) -> SearchSpace:
         """Read a space; SpecErrors (located) when it is malformed."""
         program = read_program(path, library)
         program.check()
         if program.is_library:
             raise SpecErrors.one(Loc(next(iter(program.sources)), 1, 1),
                                  "a space is a spec with a network; this file is a library")
-        return cls(program)
+        return cls(program, allow_large)
 
     def choice(self, name: str) -> Choice:
         return self._choices[name]
@@ -200,7 +202,7 @@ class SearchSpace:
         if hit is not None:
             self._resolved.move_to_end(key)
             return hit
-        spec = self.program.resolve(knobs)
+        spec = self.program.resolve(knobs, allow_large=self.allow_large)
         self._resolved[key] = spec
         if len(self._resolved) > _CACHE_SIZE:
             self._resolved.popitem(last=False)
@@ -396,6 +398,18 @@ def draw(d: Dimension, rng: random.Random) -> Any:
     return rng.uniform(d.low, d.high)
 
 
+def word(value: Any) -> str:
+    """A value as the spec and --set write it: true, false, null, 3, 0.5, A."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "null" if value is None else str(value)
+
+
+def assignments(values: Mapping[str, Any]) -> str:
+    """``depth=3 residual=true`` (the defaults when empty)."""
+    return " ".join(f"{k}={word(v)}" for k, v in values.items()) or "the defaults"
+
+
 def _dimension(c: Choice) -> Dimension:
     return Dimension(c.name, c.kind, c.choices, c.low, c.high, c.step, c.log,  # type: ignore
                      c.condition, str(c.loc), c.architecture)
@@ -455,12 +469,12 @@ def concrete_spec(space: SearchSpace, values: dict[str, Any], header: str = "") 
     chosen = {c.name: values.get(c.name, c.default) for c in prog.choices}
     inline: dict[int, Any] = {}
     wrappers: dict[int, bool] = {}  # alternative wrapper -> chosen
-    synthetic = set()
+    synthetic: dict[str, str] = {}  # knob -> dimension, for inline choices and alternatives
     for c in prog.choices:
         if not c.architecture:
             continue
         if c.knob != c.name or c.alternative:
-            synthetic.add(c.knob)
+            synthetic[c.knob] = c.name
         if c.alternative and isinstance(c.node, YMap):
             for w in c.node.get("seq").items:  # type: ignore[union-attr]
                 wrappers[id(w)] = w.get("name").value == chosen[c.name]  # type: ignore
@@ -487,7 +501,8 @@ def concrete_spec(space: SearchSpace, values: dict[str, Any], header: str = "") 
         assert isinstance(root, YMap)
         if isinstance(yp := root.get("params"), YMap):
             for k, (_, v) in yp.items.items():
-                if k in synthetic:
+                if k in synthetic:  # kept: an expression may read it (``$stage1_c``)
+                    params[k] = chosen[synthetic[k]]
                     continue
                 is_choice = k in space._choices and space._choices[k].architecture
                 params[k] = chosen[k] if is_choice else plain(v)

@@ -17,7 +17,7 @@ from typing import Any
 from ..cost.report import Counts
 from ..cost.units import human
 from ..errors import SpecError, SpecErrors
-from .space import SearchSpace
+from .space import SearchSpace, assignments
 
 LIMIT = 5000  # candidates evaluated exhaustively (about a millisecond each)
 SAMPLES = 2000  # candidates drawn beyond that
@@ -127,5 +127,4 @@ def refusal(space: SearchSpace, s: Survey) -> SpecErrors | None:
                                             f"{b.describe()}: {what}")
 
 
-def _values(values: dict[str, Any]) -> str:
-    return " ".join(f"{k}={v}" for k, v in values.items()) or "the defaults"
+_values = assignments
