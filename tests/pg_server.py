@@ -41,7 +41,7 @@ def postgres_server() -> Iterator[str]:
     """Yield the URL of a fresh server's ``postgres`` database (user ``postgres``)."""
     initdb, pg_ctl = find_bin("initdb"), find_bin("pg_ctl")
     if not initdb or not pg_ctl:
-        pytest.skip("PostgreSQL is not installed (make postgres installs it)")
+        pytest.fail("PostgreSQL is not installed: `make postgres` installs it (make test does)")
     folder = Path(tempfile.mkdtemp(prefix="archdsl-pg-"))
     data, log = folder / "data", folder / "server.log"
     as_user: list[str] = []

@@ -99,7 +99,7 @@ def test_checkpoint_command_reports_the_spec(tmp_path: Path, capsys) -> None:
 
 @pytest.mark.slow  # the ONNX export
 def test_output_format_follows_the_file_name(tmp_path: Path, capsys) -> None:
-    onnx = pytest.importorskip("onnx")
+    import onnx
     base = ["build", "resnet18", "--set", "num_classes=7,width=0.25", "--input", "3x32x32"]
     assert main([*base, "-o", str(tmp_path / "m.onnx")]) == 0
     graph = onnx.load(str(tmp_path / "m.onnx"))  # real ONNX, not a pickle

@@ -42,9 +42,6 @@ def test_wheel_in_a_clean_venv_lists_and_loads_by_name(tmp_path: Path) -> None:
     venv.create(env_dir, with_pip=True, system_site_packages=False)
     bin_dir = env_dir / "bin"
     installed = _run(bin_dir / "pip", "install", "--progress-bar", "off", wheel, cwd=tmp_path)
-    if installed.returncode != 0 and ("pydantic" in installed.stderr
-                                      or "connection" in installed.stderr.lower()):
-        pytest.skip(f"the package index is not reachable: {installed.stderr.splitlines()[-1]}")
     assert installed.returncode == 0, installed.stderr
 
     listed = _run(bin_dir / "archdsl", "list", cwd=tmp_path)

@@ -14,16 +14,13 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-import pytest
+import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import archdsl
 from archdsl import ir
 from archdsl.cost.check import check_fvcore
-
-torch = pytest.importorskip("torch")
-pytest.importorskip("fvcore")
 
 ACTS = ["relu", "relu6", "tanh", "sigmoid", "hardswish", "gelu", "noact"]
 

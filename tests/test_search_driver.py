@@ -244,7 +244,6 @@ def test_unreachable_server_is_a_usage_error_without_the_password(
 @pytest.mark.slow
 def test_digits_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     """8 trials of specs/search/digits_cnn.yaml trained by the built-in trainer (2 epochs)."""
-    pytest.importorskip("archdsl.search.train")
     from conftest import SPECS
 
     out = tmp_path / "runs"

@@ -11,12 +11,12 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import numpy as np
+import optuna
 import pytest
 
 from archdsl.search import report
 from archdsl.search.stopping import CostAwareStopping, Record, StudyStopper
 
-optuna = pytest.importorskip("optuna")
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 DIGITS_CNN = """
@@ -254,7 +254,8 @@ def test_study_stopper_reads_a_multi_objective_study() -> None:
 # Proxies against closed forms
 
 def test_synflow_equals_the_closed_form_of_a_linear_net(write_spec) -> None:
-    torch = pytest.importorskip("torch")
+    import torch
+
     import archdsl
     from archdsl.search import proxies
 
@@ -276,7 +277,7 @@ def test_synflow_equals_the_closed_form_of_a_linear_net(write_spec) -> None:
 
 
 def test_naswot_kernel_is_agreements_and_score_matches_numpy(write_spec) -> None:
-    torch = pytest.importorskip("torch")
+    import torch
     from scipy.spatial.distance import cdist
 
     import archdsl
@@ -301,7 +302,8 @@ def test_naswot_kernel_is_agreements_and_score_matches_numpy(write_spec) -> None
 
 
 def test_grad_norm_equals_the_softmax_gradient(write_spec) -> None:
-    torch = pytest.importorskip("torch")
+    import torch
+
     import archdsl
     from archdsl.search import proxies
 
@@ -324,7 +326,6 @@ def test_grad_norm_equals_the_softmax_gradient(write_spec) -> None:
 
 
 def test_rank_correlations_against_params_and_macs() -> None:
-    pytest.importorskip("scipy")
     from archdsl.search import proxies
 
     recs = [{"params": p, "macs": 10 * p + (p % 3), "up": np.log(p), "down": -p, "acc": None}
@@ -373,7 +374,6 @@ def test_data_sets_split_stratified_and_standardised(name: str, side: int, total
 
 @pytest.mark.slow
 def test_trainer_learns_digits_and_random_labels_do_not(write_spec, capsys) -> None:
-    pytest.importorskip("torch")
     import archdsl
     from archdsl.search.train import Context, build_seeded, evaluate
 
@@ -390,7 +390,6 @@ def test_trainer_learns_digits_and_random_labels_do_not(write_spec, capsys) -> N
 
 
 def test_trainer_stops_when_report_says_so(write_spec, monkeypatch) -> None:
-    pytest.importorskip("torch")
     import archdsl
     from archdsl.search.train import Context, build_seeded, evaluate
 
