@@ -27,6 +27,12 @@ def add_spec_options(p: argparse.ArgumentParser) -> None:
                    "tensor) and raise the budget of resolved nodes tenfold")
 
 
+def add_wide_option(p: argparse.ArgumentParser) -> None:
+    """``--wide``: tables at full width instead of fitting 100 columns (see archdsl/table.py)."""
+    p.add_argument("--wide", action="store_true",
+                   help="print tables at full width (default: cut to fit 100 columns)")
+
+
 def parse_sets(items: list[str]) -> dict[str, Any]:
     """['num_classes=10', 'width=0.5,depth=2'] -> {'num_classes': 10, 'width': 0.5, 'depth': 2}."""
     out: dict[str, Any] = {}

@@ -20,10 +20,18 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import Any
 
+from ..jsonout import add_format_option, emit
+from ..progress import progress
 from ..usage import UsageError, add_spec_options, load_from_args
 
 HELP = "load a reference model's weights (timm, torchvision, a file) into a spec's model"
+EXAMPLES = """\
+  archdsl port specs/inception_v4.yaml --from timm:inception_v4 -o v4.pt
+  archdsl port specs/resnet50.yaml --from torchvision:resnet50
+  archdsl port specs/resnet50.yaml --from weights.pth --no-verify -o resnet50.pt
+  archdsl port specs/resnet18.yaml --format json          # the report as JSON (docs/json.md)"""
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -41,6 +49,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="do not compare outputs with the reference after pairing")
     p.add_argument("-o", "--output", metavar="FILE",
                    help="write an archdsl checkpoint with the ported weights (atomically)")
+    add_format_option(p)
 
 
 def _kwargs(text: str | None) -> dict | None:
@@ -60,18 +69,24 @@ def run(args: argparse.Namespace) -> int:
     kwargs = _kwargs(args.kwargs)
     from ..port import PortError, port_weights  # imports torch
 
+    as_json = args.format == "json"
     try:
-        report = port_weights(spec, args.source, kwargs=kwargs, partial=args.partial,
-                              verify=args.verify)
+        with progress(f"porting {args.source or 'the reference'} into {spec.name}"):
+            report = port_weights(spec, args.source, kwargs=kwargs, partial=args.partial,
+                                  verify=args.verify)
     except PortError as exc:
         if exc.report is None:
             raise UsageError(str(exc)) from None
+        if as_json:
+            emit("port", False, name=spec.name, file=str(spec.path), error=str(exc),
+                 **report_fields(exc.report), written=None)
         print(exc.report.summary(), file=sys.stderr)
         hint = (" (--no-verify skips the output check)" if exc.report.paired
                 else " (--partial copies the agreeing prefix)")
         print(f"archdsl port: {exc}; nothing written{hint}", file=sys.stderr)
         return 1
-    print(f"{spec.name} ({spec.path}): {report.summary()}")
+    if not as_json:
+        print(f"{spec.name} ({spec.path}): {report.summary()}")
     if args.output:
         from ..checkpoint import save
 
@@ -79,5 +94,27 @@ def run(args: argparse.Namespace) -> int:
             save(spec, report.model, args.output)
         except OSError as exc:
             raise UsageError(f"cannot write {args.output}: {exc.strerror or exc}") from None
-        print(f"  wrote {args.output} (checkpoint)")
+        if not as_json:
+            print(f"  wrote {args.output} (checkpoint)")
+    if as_json:
+        emit("port", report.ok, name=spec.name, file=str(spec.path), error=None,
+             **report_fields(report), written=args.output)
     return 0 if report.ok else 1
+
+
+def report_fields(report: Any) -> dict[str, Any]:
+    """The JSON form of a :class:`archdsl.port.PortReport` (shapes in docs/json.md)."""
+    check = report.check
+    return {
+        "source": report.source,
+        "paired": len(report.pairs),
+        "copied": report.copied,
+        "elements": report.elements,
+        "mismatches": [str(m) for m in report.mismatches],
+        "doubts": list(report.doubts),
+        "by_outputs": list(report.by_outputs),
+        "check": None if check is None else {
+            "ok": check.ok, "max_diff": check.max_diff, "tolerance": check.tolerance,
+            "input": list(check.input_shape), "problem": check.problem},
+        "unchecked": report.unchecked,
+    }
