@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from torch import nn
 
     from .cost import CostReport
+    from .draw import Diagram
 
 # A spec over these sizes is refused before anything is allocated (``allow_large`` lifts them):
 # a typo such as 40960 filters for 4096 should not take the machine down. Counted in values
@@ -95,6 +96,25 @@ class Spec:
         from .torch_build import build_module
 
         return build_module(self.ir)
+
+    def draw(self, block: str | None = None, **options: Any) -> Diagram:
+        """The overview figure, or ``block``'s; ``options`` are those of
+        :class:`archdsl.draw.DrawOptions` (``cost=True``, ``rankdir="LR"``, ...)."""
+        from .draw import Diagram, DrawOptions, draw_block, draw_overview
+
+        opts = DrawOptions(**options)
+        if block:
+            return Diagram(f"{self.name}: {block}", draw_block(self, block, opts))
+        return Diagram(self.name, draw_overview(self, opts))
+
+    def __repr__(self) -> str:  # the default would print the whole program and IR
+        return (f"<Spec {self.name} ({self.path}): {fmt_shape(self.input_shape)} -> "
+                f"{fmt_shape(self.output_shape)}, {self.param_count():,} params>")
+
+    def _repr_html_(self) -> str:
+        from .notebook import spec_html
+
+        return spec_html(self)
 
 
 def load(

@@ -8,13 +8,12 @@ import shutil
 from pathlib import Path
 
 import pytest
+from conftest import SPECS
 
 import archdsl
 from archdsl.cli import main
 from archdsl.cost import align, by_grid
 from archdsl.cost.report import add_up
-
-from conftest import SPECS
 
 V4, IRV2 = SPECS / "inception_v4.yaml", SPECS / "inception_resnet_v2.yaml"
 
