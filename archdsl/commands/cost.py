@@ -28,7 +28,7 @@ HELP = "count parameters, MACs/FLOPs and activations from the spec (no torch)"
 EXAMPLES = """\
   archdsl cost specs/inception_v4.yaml
   archdsl cost specs/inception_v4.yaml specs/inception_resnet_v2.yaml      # by grid size
-  archdsl cost specs/resnet50.yaml specs/resnet50.yaml@width=0.5 --depth block
+  archdsl cost specs/mobilenet_v1.yaml specs/mobilenet_v1.yaml@width=0.5 --depth block
   archdsl cost specs/*.yaml --format csv -o costs.csv
   archdsl cost specs/inception_v4.yaml --budget macs=10G,params=40M"""
 DEPTHS = {"1": STAGE, "2": BLOCK, "3": LAYER, "stage": STAGE, "block": BLOCK, "layer": LAYER}

@@ -17,7 +17,7 @@ from ..usage import UsageError, add_spec_options, load_from_args
 HELP = "write a spec's network as plain, standalone PyTorch source"
 EXAMPLES = """\
   archdsl export specs/inception_v4.yaml -o inception_v4.py
-  archdsl export specs/resnet50.yaml@width=0.5 > resnet50_half.py
+  archdsl export specs/mobilenet_v1.yaml@width=0.5 > mobilenet_half.py
   archdsl export specs/resnet50.yaml -o resnet50.py --format json   # report as JSON"""
 
 

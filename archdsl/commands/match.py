@@ -32,9 +32,9 @@ from ..usage import UsageError, add_spec_options, load_from_args, parse_sets
 HELP = "solve a knob so that a spec costs what another does; write the matched spec (no torch)"
 EXAMPLES = """\
   archdsl match specs/inception_resnet_v2.yaml --to specs/inception_v4.yaml --knob width
-  archdsl match specs/resnet50.yaml --to specs/resnet18.yaml --knob input --metric macs
-  archdsl match specs/resnet50.yaml --to specs/resnet34.yaml --knob width -o resnet50_slim.yaml
-  archdsl match specs/resnet50.yaml --to specs/resnet34.yaml --knob width --format json"""
+  archdsl match specs/resnet50.yaml --to specs/resnet34.yaml --knob input --tolerance 0.03
+  archdsl match specs/mobilenet_v1.yaml --to specs/resnet18.yaml --knob width -o mb_wide.yaml
+  archdsl match specs/mobilenet_v1.yaml --to specs/resnet18.yaml --knob width --format json"""
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

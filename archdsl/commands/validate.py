@@ -17,7 +17,7 @@ HELP = "check specs (or block libraries) and infer every shape, reporting all er
 EXAMPLES = """\
   archdsl validate specs/inception_v4.yaml
   archdsl validate specs/*.yaml specs/lib/*.yaml          # every spec and library
-  archdsl validate specs/resnet50.yaml --set width=0.5 --input 3x160x160
+  archdsl validate specs/mobilenet_v1.yaml --set width=0.5 --input 3x160x160
   archdsl validate specs/my_variant.yaml --format json"""
 
 
