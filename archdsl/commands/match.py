@@ -27,6 +27,7 @@ from ..match import (
 )
 from ..progress import progress
 from ..spec import load
+from ..table import wrap
 from ..usage import UsageError, add_spec_options, load_from_args, parse_sets
 
 HELP = "solve a knob so that a spec costs what another does; write the matched spec (no torch)"
@@ -77,7 +78,10 @@ def run(args: argparse.Namespace) -> int:
         except MatchError as exc:
             raise UsageError(str(exc)) from None
     as_json = args.format == "json"
-    say = (lambda _text: None) if as_json else print
+    def say(text: str) -> None:
+        if not as_json:
+            print(wrap(text))
+
     say(f"target: {target_spec.name} ({args.to}): {target:,} {unit}")
     problem = Problem(spec.program, knob, args.metric, target, spec.input_shape,
                       allow_large=args.allow_large, overrides=overrides)
@@ -129,7 +133,7 @@ def run(args: argparse.Namespace) -> int:
     if as_json:
         emit("match", **fields, written=args.output, notes=notes)
         return 0
-    print(f"wrote {args.output} ({changed})")
+    say(f"wrote {args.output} ({changed})")
     for note in notes:
-        print(f"note: {note}")
+        say(f"note: {note}")
     return 0

@@ -11,6 +11,7 @@ from typing import Any
 from ..errors import SpecErrors
 from ..jsonout import add_format_option, emit, error_dicts
 from ..layers.base import fmt_shape
+from ..table import wrap
 from ..usage import add_spec_options, read_from_args
 
 HELP = "check specs (or block libraries) and infer every shape, reporting all errors (no torch)"
@@ -42,11 +43,11 @@ def run(args: argparse.Namespace) -> int:
             n = len(r["errors"])
             print(f"{r['file']}: {n} error{'s' if n != 1 else ''}", file=sys.stderr)
         elif r["kind"] == "library":
-            print(f"{r['file']}: ok: a library of {len(r['blocks'])} blocks "
-                  f"({', '.join(r['blocks'])})")
+            print(wrap(f"{r['file']}: ok: a library of {len(r['blocks'])} blocks "
+                       f"({', '.join(r['blocks'])})"))
         else:
-            print(f"{r['file']}: ok: {r['name']}, input {fmt_shape(tuple(r['input']))} -> "
-                  f"output {fmt_shape(tuple(r['output']))}, {r['params']:,} parameters")
+            print(wrap(f"{r['file']}: ok: {r['name']}, input {fmt_shape(tuple(r['input']))} "
+                       f"-> output {fmt_shape(tuple(r['output']))}, {r['params']:,} parameters"))
     return status
 
 
