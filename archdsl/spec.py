@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from . import ir
 from .errors import ErrorSink, Loc, SpecErrors
 from .expr import evaluate_value
+from .knobs import blame_params, override_problems
 from .layers.base import Shape, fmt_shape, numel
 from .program import Program, read_program
 from .resolve import MAX_NODES, Resolver
@@ -146,6 +147,7 @@ def resolve_program(prog: Program, overrides: dict[str, Any], *,
     shape = resolve_input(prog, input, params)
     resolver = Resolver(prog, params, sink, MAX_NODES * (10 if allow_large else 1))
     root = resolver.network(shape)
+    sink.errors = blame_params(prog, params, overrides, sink.errors)
     sink.raise_if_any()
     assert root is not None
     spec = Spec(prog, params, shape, root)
@@ -162,6 +164,8 @@ def resolve_params(prog: Program, overrides: dict[str, Any], sink: ErrorSink) ->
             known = ", ".join(prog.params) or "none"
             sink.add(Loc(shown, 1, 1), f"unknown parameter {key!r} (the spec has {known})"
                                        f"{did_you_mean(key, prog.params, sep='; ')}")
+    for key, why in override_problems(prog, overrides).items():
+        sink.add(prog.params[key].loc, f"{key}={overrides[key]!r} was given: {why}")
     values: dict[str, Any] = {}
     for key, val in prog.params.items():
         if key in overrides:

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from .knobs import override_problems
 from .layers.base import parse_scalar
 from .program import Program, read_program
 from .spec import Spec
@@ -64,8 +65,19 @@ def read_from_args(args: argparse.Namespace,
     spec_path = Path(spec_text)
     if not spec_path.is_file():
         raise UsageError(f"{spec_path}: no such spec file")
-    overrides = {**parse_sets(args.sets), **parse_sets([variant] if variant else [])}
-    return read_program(spec_path, args.library), overrides
+    sets, at = parse_sets(args.sets), parse_sets([variant] if variant else [])
+    program = read_program(spec_path, args.library)
+    # A value of the wrong kind is the command line's fault: say so there, not at a layer.
+    for key, why in override_problems(program, {**sets, **at}).items():
+        given = f"{spec_text}@{key}" if key in at else f"--set {key}"
+        raise UsageError(f"{given}={_text({**sets, **at}[key])}: {why}")
+    return program, {**sets, **at}
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
 
 
 def load_from_args(args: argparse.Namespace, path: str | None = None) -> Spec:

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import SPECS, network_specs
+from conftest import ROOT, SPECS, network_specs
 
 from archdsl import progress as progress_mod
 from archdsl.cli import main, make_parser
@@ -80,15 +80,17 @@ def lines_of(capsys, *argv: str) -> list[str]:
     return capsys.readouterr().out.splitlines()
 
 
-def test_text_output_fits_100_columns(capsys):
-    specs = [str(p) for p in network_specs()]
-    out = lines_of(capsys, "validate", *specs, *map(str, (SPECS / "lib").glob("*.yaml")))
+def test_text_output_fits_100_columns(capsys, monkeypatch):
+    monkeypatch.chdir(ROOT)  # paths as a user types them: specs/x.yaml
+    specs = [str(p.relative_to(ROOT)) for p in network_specs()]
+    libs = [str(p.relative_to(ROOT)) for p in (SPECS / "lib").glob("*.yaml")]
+    out = lines_of(capsys, "validate", *specs, *libs)
     out += lines_of(capsys, "cost", *specs)
     out += lines_of(capsys, "cost", *specs, "--depth", "layer")
     for spec in specs:
         out += lines_of(capsys, "cost", spec, "--depth", "layer")
-    out += lines_of(capsys, "match", str(SPECS / "inception_resnet_v2.yaml"), "--to",
-                    str(SPECS / "inception_v4.yaml"), "--knob", "width")
+    out += lines_of(capsys, "match", "specs/inception_resnet_v2.yaml", "--to",
+                    "specs/inception_v4.yaml", "--knob", "width")
     long = [line for line in out if len(line) > WIDTH]
     assert not long, long[:3]
     assert any(len(line) > WIDTH for line in lines_of(capsys, "cost", *specs, "--wide"))

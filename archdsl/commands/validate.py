@@ -11,7 +11,7 @@ from typing import Any
 from ..errors import SpecErrors
 from ..jsonout import add_format_option, emit, error_dicts
 from ..layers.base import fmt_shape
-from ..table import wrap
+from ..table import WIDTH
 from ..usage import add_spec_options, read_from_args
 
 HELP = "check specs (or block libraries) and infer every shape, reporting all errors (no torch)"
@@ -43,11 +43,11 @@ def run(args: argparse.Namespace) -> int:
             n = len(r["errors"])
             print(f"{r['file']}: {n} error{'s' if n != 1 else ''}", file=sys.stderr)
         elif r["kind"] == "library":
-            print(wrap(f"{r['file']}: ok: a library of {len(r['blocks'])} blocks "
-                       f"({', '.join(r['blocks'])})"))
+            print(f"{r['file']}: ok: a library of {len(r['blocks'])} blocks "
+                  f"({_names(r['blocks'], max(30, WIDTH - len(r['file']) - 40))})")
         else:
-            print(wrap(f"{r['file']}: ok: {r['name']}, input {fmt_shape(tuple(r['input']))} "
-                       f"-> output {fmt_shape(tuple(r['output']))}, {r['params']:,} parameters"))
+            print(f"{r['file']}: ok: {r['name']}, {fmt_shape(tuple(r['input']))} -> "
+                  f"{fmt_shape(tuple(r['output']))}, {r['params']:,} params")
     return status
 
 
@@ -64,3 +64,14 @@ def _check(args: argparse.Namespace, path: str) -> dict[str, Any]:
     return {"file": path, "ok": True, "kind": "network", "name": spec.name,
             "input": list(spec.input_shape), "output": list(spec.output_shape),
             "params": spec.param_count()}
+
+
+def _names(names: list[str], room: int) -> str:
+    """Block names, as many as fit in ``room`` characters (one line per file, for grep)."""
+    shown: list[str] = []
+    for i, name in enumerate(names):
+        more = f", ... {len(names) - i} more"
+        if len(", ".join([*shown, name])) + (len(more) if i < len(names) - 1 else 0) > room:
+            return ", ".join(shown) + more if shown else f"{len(names)} names"
+        shown.append(name)
+    return ", ".join(shown)
