@@ -90,6 +90,8 @@ def _misaligned(lines: list[str], row: int) -> Place:
                 f"line {row + 1} is indented deeper than line {prev + 1}, which already has "
                 f"its value ({value}): indent it like line {prev + 1}, or move that value to "
                 f"lines of its own")
+    if prev is not None and (text := _plain_text(lines[prev])) and k == _indent(lines[prev]):
+        return _text_among_keys(lines, prev, row, text)
     levels = ", ".join(str(n) for n in _levels(lines, row))
     return (row + 1, k + 1,
             f"line {row + 1} is indented by {k} space{'' if k == 1 else 's'}, which lines up "
@@ -113,11 +115,8 @@ def _colon_in_text(lines: list[str], row: int, col: int) -> Place:
                     f"line {row + 1} is indented deeper than line {prev + 1}, so YAML reads it "
                     f"as more of that line's text, where a 'key:' cannot be: indent it like "
                     f"line {prev + 1}")
-        text = _content(lines[prev]).strip()
-        if ":" not in text and not text.startswith("- "):
-            return (prev + 1, p + 1,
-                    f"line {prev + 1} is plain text ({text!r}) among keys: make it a key "
-                    f"('name: {text}') or a list item ('- {text}'), as line {row + 1} is a key")
+        if text := _plain_text(lines[prev]):
+            return _text_among_keys(lines, prev, row, text)
     return (row + 1, col + 1, "a ':' where no key can start: quote the text, or fix the "
                               "indentation of this line")
 
@@ -134,3 +133,15 @@ def continued_item(text: str, first: int, last: int, filename: str) -> None:
                 f"malformed YAML: line {row + 1} is indented deeper than line {first + 1}, so "
                 f"YAML reads it as more of that line's text, not as a list item: indent it "
                 f"like line {first + 1}")
+
+
+def _plain_text(line: str) -> str:
+    """The line's text when it is neither a key nor a list item, else ""."""
+    text = _content(line).strip()
+    return "" if ":" in text or text.startswith(("- ", "#")) or text == "-" else text
+
+
+def _text_among_keys(lines: list[str], prev: int, row: int, text: str) -> Place:
+    return (prev + 1, _indent(lines[prev]) + 1,
+            f"line {prev + 1} is plain text ({text!r}) among keys: make it a key "
+            f"('name: {text}') or a list item ('- {text}'), as line {row + 1} is a key")
