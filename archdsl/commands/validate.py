@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
                   f"({_names(r['blocks'], max(30, WIDTH - len(r['file']) - 40))})")
         else:
             print(f"{r['file']}: ok: {r['name']}, {fmt_shape(tuple(r['input']))} -> "
-                  f"{fmt_shape(tuple(r['output']))}, {r['params']:,} params")
+                  f"{fmt_shape(tuple(r['output']))}, {r['params']:,} parameters")
     return status
 
 
