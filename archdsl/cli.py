@@ -10,12 +10,14 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import textwrap
 import traceback
 from collections.abc import Sequence
 
 from . import __version__
 from .commands import command_modules
 from .errors import SpecErrors
+from .jsonout import emit, error_dicts
 from .usage import UsageError
 
 EXIT_OK = 0
@@ -33,6 +35,14 @@ EXTRAS = {"torch": "torch", "numpy": "torch", "safetensors": "torch", "onnx": "t
 BUG_REPORT = "please report this bug with the spec and command line (--debug shows the traceback)"
 
 
+def epilog(module: object) -> str:
+    """A subcommand's examples (its ``EXAMPLES``), then its exit status (folded to 100
+    columns); tests/test_cli_ux.py checks that every subcommand has examples."""
+    status = textwrap.fill(getattr(module, "EXIT_STATUS", EXIT_STATUS), 99)
+    examples = getattr(module, "EXAMPLES", "")
+    return f"examples:\n{examples}\n\n{status}" if examples else status
+
+
 def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="archdsl",
@@ -46,7 +56,8 @@ def make_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, module in command_modules():
         p = sub.add_parser(name, help=module.HELP, description=module.__doc__,
-                           epilog=getattr(module, "EXIT_STATUS", EXIT_STATUS), parents=[debug])
+                           epilog=epilog(module), parents=[debug],
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
         module.add_arguments(p)
         p.set_defaults(run=module.run)
     return parser
@@ -66,9 +77,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(err, file=sys.stderr)
         n = len(exc.errors)
         print(f"{n} error{'s' if n != 1 else ''}", file=sys.stderr)
+        if getattr(args, "format", None) == "json":  # scripts read the errors on stdout too
+            emit(args.command, False, errors=error_dicts(exc.errors))
         return EXIT_USAGE
     except UsageError as exc:
         print(f"archdsl {args.command}: {exc}", file=sys.stderr)
+        if getattr(args, "format", None) == "json":
+            emit(args.command, False, errors=[{"file": "", "line": 0, "col": 0,
+                                               "message": str(exc), "path": ""}])
         return EXIT_USAGE
     except ModuleNotFoundError as exc:  # an optional package: say which extra installs it
         top = (exc.name or "").split(".")[0]

@@ -55,7 +55,27 @@ class SpecErrors(Exception):
         return cls([SpecError(loc, message, path)])
 
 
-_REPEAT_RE = re.compile(r"\(repeat (\d+) of (\d+)\)")
+_REPEAT_RE = re.compile(r"repeat (\d+) of (\d+)")
+
+# The resolver marks each block call of a chain with its line (``unit<SITE>19<SITE>``); a chain
+# of nested calls shows them (``stage (line 23) > unit (line 19, repeat 1 of 2) > inner (line
+# 13)``), so an error deep inside says which calls led there; a single call needs none.
+SITE = "\x1f"
+_SITE_RE = re.compile(SITE + r"([^" + SITE + r"]*)" + SITE + r"(?: \((repeat \d+ of \d+)\))?")
+
+
+def show_chain(path: str) -> str:
+    """A call chain as shown: call sites named when calls nest, dropped for a single call."""
+    if SITE not in path:
+        return path
+    if " > " not in path:
+        return _SITE_RE.sub(lambda m: f" ({m.group(2)})" if m.group(2) else "", path)
+
+    def site(m: re.Match[str]) -> str:
+        at = m.group(1) if ":" in m.group(1) else f"line {m.group(1)}"
+        return f" ({at}, {m.group(2)})" if m.group(2) else f" ({at})"
+
+    return _SITE_RE.sub(site, path)
 
 
 def _dedupe(errors: list[SpecError]) -> list[SpecError]:
@@ -66,7 +86,7 @@ def _dedupe(errors: list[SpecError]) -> list[SpecError]:
     """
     groups: dict[tuple[Loc, str, str], list[SpecError]] = {}
     for e in errors:
-        key = (e.loc, e.message, _REPEAT_RE.sub("(repeat)", e.path))
+        key = (e.loc, e.message, _REPEAT_RE.sub("repeat", e.path))
         group = groups.setdefault(key, [])
         if e not in group:
             group.append(e)
@@ -88,11 +108,11 @@ class ErrorSink:
         self.errors: list[SpecError] = []
 
     def add(self, loc: Loc, message: str, path: str = "") -> None:
-        self.errors.append(SpecError(loc, message, path))
+        self.errors.append(SpecError(loc, message, show_chain(path)))
 
     def extend(self, exc: SpecErrors, path: str = "") -> None:
         for e in exc.errors:
-            self.errors.append(SpecError(e.loc, e.message, e.path or path))
+            self.errors.append(SpecError(e.loc, e.message, show_chain(e.path or path)))
 
     def raise_if_any(self) -> None:
         if self.errors:

@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from . import ir
-from .errors import ErrorSink, Loc, SpecErrors
+from .errors import SITE, ErrorSink, Loc, SpecErrors
 from .expr import IN_NAME, ShapeView, evaluate_value
 from .layers import KINDS
 from .layers.base import Fields, LayerError, Shape, fmt_shape
@@ -138,7 +138,7 @@ class Resolver:
         items: list[ir.Node] = []
         cur = shape
         clean = False
-        label = ast.block if isinstance(ast, CallAst) else (
+        label = self.site(ast) if isinstance(ast, CallAst) else (
             ast.kind if isinstance(ast, LayerAst) else "repeat")
         for i in range(n):
             prev = items[-1] if items else None
@@ -406,10 +406,16 @@ class Resolver:
         return ir.Residual(name, path, ast.loc, shape, out, body=body, shortcut=shortcut,
                            scale=float(scale), after=after, drop_path=float(drop))
 
+    def site(self, ast: CallAst) -> str:
+        """A block call in a message's chain, with where it is (shown when calls nest)."""
+        main = next(iter(self.prog.sources), "")
+        at = str(ast.loc.line) if ast.loc.file == main else f"{ast.loc.file}:{ast.loc.line}"
+        return f"{ast.block}{SITE}{at}{SITE}"
+
     def call(self, ast: CallAst, shape: Shape, ctx: Ctx, name: str, path: str,
              in_repeat: bool) -> ir.Node | None:
         block = self.prog.blocks[ast.block]
-        where = ctx.where if in_repeat else _chain(ctx.where, ast.block)
+        where = ctx.where if in_repeat else _chain(ctx.where, self.site(ast))
         if ast.block in ctx.stack:
             cycle = " -> ".join(ctx.stack[ctx.stack.index(ast.block):] + (ast.block,))
             self.error(ast.loc, f"block {ast.block!r} calls itself ({cycle})", ctx)

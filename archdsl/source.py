@@ -16,6 +16,7 @@ from typing import Any, Union
 import yaml
 
 from .errors import Loc, SpecErrors
+from .yaml_errors import continued_item, explain
 
 _STD = "tag:yaml.org,2002:"
 _ALLOWED_TAGS = {_STD + t for t in ("str", "int", "float", "bool", "null", "map", "seq")}
@@ -195,6 +196,9 @@ def _syntax_error(exc: yaml.MarkedYAMLError, text: str, filename: str) -> SpecEr
         if problem.startswith("expected ',' or ']'") or "flow" in (exc.context or ""):
             problem += " (text with commas, brackets or braces inside a flow list [...] needs "\
                        "quotes or a block list)"
+        elif (plain := explain(exc, text)) is not None:  # indentation, in plain words
+            line, col, problem = plain
+            loc = Loc(filename, line, col)
     return SpecErrors.one(loc, f"malformed YAML: {problem}")
 
 
@@ -242,8 +246,12 @@ class _Converter:
                 raise SpecErrors.one(loc, f"the text holds {bad.group(0)!r}: control characters "
                                           f"and lone surrogates are not allowed in a spec")
             plain = not node.style
+            if plain and node.end_mark.line > node.start_mark.line:
+                continued_item(self.text, node.start_mark.line, node.end_mark.line,
+                               self.filename)  # "- x" indented under an item: refused
             value = plain_scalar(node.value, loc) if plain else node.value
-            return YScalar(value, loc, plain and "\n" not in node.value)
+            one_line = node.end_mark.line == node.start_mark.line
+            return YScalar(value, loc, plain and one_line and "\n" not in node.value)
         if id(node) in self.open:
             raise SpecErrors.one(loc, "an alias refers to a node that contains it")
         self.open.add(id(node))

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from . import ir
 from .errors import ErrorSink, Loc, SpecErrors
 from .expr import evaluate_value
+from .knobs import blame_params, override_problems
 from .layers.base import Shape, fmt_shape, numel
 from .program import Program, read_program
 from .resolve import MAX_NODES, Resolver
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
     from torch import nn
 
     from .cost import CostReport
+    from .draw import Diagram
 
 # A spec over these sizes is refused before anything is allocated (``allow_large`` lifts them):
 # a typo such as 40960 filters for 4096 should not take the machine down. Counted in values
@@ -96,6 +98,25 @@ class Spec:
 
         return build_module(self.ir)
 
+    def draw(self, block: str | None = None, **options: Any) -> Diagram:
+        """The overview figure, or ``block``'s; ``options`` are those of
+        :class:`archdsl.draw.DrawOptions` (``cost=True``, ``rankdir="LR"``, ...)."""
+        from .draw import Diagram, DrawOptions, draw_block, draw_overview
+
+        opts = DrawOptions(**options)
+        if block:
+            return Diagram(f"{self.name}: {block}", draw_block(self, block, opts))
+        return Diagram(self.name, draw_overview(self, opts))
+
+    def __repr__(self) -> str:  # the default would print the whole program and IR
+        return (f"<Spec {self.name} ({self.path}): {fmt_shape(self.input_shape)} -> "
+                f"{fmt_shape(self.output_shape)}, {self.param_count():,} params>")
+
+    def _repr_html_(self) -> str:
+        from .notebook import spec_html
+
+        return spec_html(self)
+
 
 def load(
     path: str | Path,
@@ -150,6 +171,7 @@ def resolve_program(prog: Program, overrides: dict[str, Any], *,
     shape = resolve_input(prog, input, params)
     resolver = Resolver(prog, params, sink, MAX_NODES * (10 if allow_large else 1))
     root = resolver.network(shape)
+    sink.errors = blame_params(prog, params, overrides, sink.errors)
     sink.raise_if_any()
     assert root is not None
     spec = Spec(prog, params, shape, root)
@@ -173,6 +195,8 @@ def resolve_params(prog: Program, overrides: dict[str, Any], sink: ErrorSink) ->
             known = ", ".join(prog.params) or "none"
             sink.add(Loc(shown, 1, 1), f"unknown parameter {key!r} (the spec has {known})"
                                        f"{did_you_mean(key, prog.params, sep='; ')}")
+    for key, why in override_problems(prog, overrides).items():
+        sink.add(prog.params[key].loc, f"{key}={overrides[key]!r} was given: {why}")
     values: dict[str, Any] = {}
     for key, val in prog.params.items():
         if key in overrides:

@@ -278,7 +278,7 @@ class Parser:
         if key in MERGE_OPS:
             return self.merge(key, body, y.loc, name, repeat)
         if key == "residual":
-            return self.residual(body, y.loc, name, repeat)
+            return self.residual(body, key_loc, name, repeat)
         if key == "aux":
             if isinstance(body, YSeq):
                 if not body.items:

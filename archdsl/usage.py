@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from .knobs import override_problems
 from .layers.base import parse_scalar
 from .library import find_spec, shown_name
 from .program import Program, read_program
@@ -26,6 +27,12 @@ def add_spec_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--allow-large", action="store_true",
                    help="lift the size limits (2e9 weights or activations, 5e8 values in one "
                    "tensor) and raise the budget of resolved nodes tenfold")
+
+
+def add_wide_option(p: argparse.ArgumentParser) -> None:
+    """``--wide``: tables at full width instead of fitting 100 columns (see archdsl/table.py)."""
+    p.add_argument("--wide", action="store_true",
+                   help="print tables at full width (default: cut to fit 100 columns)")
 
 
 def parse_sets(items: list[str]) -> dict[str, Any]:
@@ -61,8 +68,19 @@ def read_from_args(args: argparse.Namespace,
     except LookupError as exc:
         raise UsageError(str(exc)) from None
     shown = None if spec_path == Path(spec_text) else shown_name(spec_path)
-    overrides = {**parse_sets(args.sets), **parse_sets([variant] if variant else [])}
-    return read_program(spec_path, args.library, shown=shown), overrides
+    sets, at = parse_sets(args.sets), parse_sets([variant] if variant else [])
+    program = read_program(spec_path, args.library, shown=shown)
+    # A value of the wrong kind is the command line's fault: say so there, not at a layer.
+    for key, why in override_problems(program, {**sets, **at}).items():
+        given = f"{spec_text}@{key}" if key in at else f"--set {key}"
+        raise UsageError(f"{given}={_text({**sets, **at}[key])}: {why}")
+    return program, {**sets, **at}
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
 
 
 def load_from_args(args: argparse.Namespace, path: str | None = None) -> Spec:

@@ -127,7 +127,7 @@ def test_block_arguments_unknown_missing_and_recursion(write_spec) -> None:
         """.replace("        ", ""))
     errs = errors_of(path)
     assert errs == [
-        f"{path}:8:8: r1 > r2: block 'r1' calls itself (r1 -> r2 -> r1)",
+        f"{path}:8:8: r1 (line 12) > r2 (line 7): block 'r1' calls itself (r1 -> r2 -> r1)",
         f"{path}:10:5: block 'b' needs argument(s) m",
         f"{path}:10:11: block 'b' has no argument 'mm' (it takes k, m); did you mean 'm'?",
         f"{path}:11:5: block 'b' needs argument(s) k",

@@ -20,8 +20,7 @@ sys.path.insert(0, str(ROOT))
 
 import archdsl  # noqa: E402
 from archdsl.atomic import write_text_atomic  # noqa: E402
-from archdsl.cost import METRICS, CostReport, Counts, human  # noqa: E402
-from archdsl.cost.report import add_up  # noqa: E402
+from archdsl.cost import METRICS, CostReport, Counts, by_grid, human  # noqa: E402
 from archdsl.match import MatchError, Problem, find_knob, solve  # noqa: E402
 
 SPECS = ROOT / "specs"
@@ -43,16 +42,6 @@ def md_table(headers: list[str], rows: list[list[str]], right_from: int = 1) -> 
     return "\n".join("| " + " | ".join(r) + " |" for r in [headers, rule, *rows])
 
 
-def by_grid(report: CostReport) -> dict[str, Counts]:
-    """Stage costs grouped by the grid they work on: the stem, then each input grid size."""
-    groups: dict[str, list[Counts]] = {}
-    for i, row in enumerate(report.stages):
-        shape = row.node.in_shape
-        key = "stem" if i == 0 else (f"{shape[1]}x{shape[2]}" if len(shape) == 3 else "head")
-        groups.setdefault(key, []).append(row.counts)
-    return {k: add_up(v) for k, v in groups.items()}
-
-
 def pct(a: int, b: int) -> str:
     return f"{(a / b - 1) * 100:+.1f}%"
 
@@ -66,13 +55,15 @@ def claim_section(base: str, variant: str, words: str, reports: dict[str, CostRe
                      f"{b.get(m) / a.get(m):.3f}", pct(b.get(m), a.get(m))])
     lines.append(md_table(["metric", TITLES[base], TITLES[variant], "ratio", "difference"],
                           rows))
-    ga, gb = by_grid(reports[base]), by_grid(reports[variant])
+    # The same grouping as `archdsl cost A B --align grid` (archdsl/cost/align.py).
+    ga = {k: c for k, (c, _) in by_grid(reports[base]).items()}
+    gb = {k: c for k, (c, _) in by_grid(reports[variant]).items()}
     grids = list(dict.fromkeys([*ga, *gb]))
     rows = [[g, human(ga.get(g, Counts()).macs), human(gb.get(g, Counts()).macs),
              human(ga.get(g, Counts()).params), human(gb.get(g, Counts()).params)]
             for g in grids]
-    lines += ["", "Where the cost sits (stages grouped by the grid they work on; MACs and "
-              "params):", "",
+    lines += ["", "Where the cost sits (stages grouped by the grid size of their output, as "
+              "`archdsl cost --align grid` groups them; MACs and params):", "",
               md_table(["grid", f"{TITLES[base]} MACs", f"{TITLES[variant]} MACs",
                         f"{TITLES[base]} params", f"{TITLES[variant]} params"], rows)]
     lines += ["", match_line(base, variant, reports)]

@@ -11,25 +11,21 @@ checkpoint, or a bad command line; 3 an internal error.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
+from ..jsonout import add_format_option, emit
 from ..usage import UsageError
 
 HELP = "rebuild a saved checkpoint's model from its embedded spec; check hash and weights"
-EPILOG = """examples:
+EXAMPLES = """\
   archdsl build resnet50 -o r50.safetensors && archdsl checkpoint r50.safetensors
   archdsl checkpoint v4.pt --format json
   python -c "import archdsl; print(archdsl.load_checkpoint('v4.pt').spec.params)\""""
-JSON_VERSION = 1
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.epilog = f"{EPILOG}\n\n{p.epilog}" if p.epilog else EPILOG
-    p.formatter_class = argparse.RawDescriptionHelpFormatter
     p.add_argument("checkpoint", metavar="CKPT", help="a .pt, .pth or .safetensors checkpoint")
-    p.add_argument("--format", choices=("text", "json"), default="text",
-                   help='text (default) or json ({"version": 1, "ok": ..., ...})')
+    add_format_option(p)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -42,9 +38,8 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError(str(exc)) from None
         stored = read_checkpoint(args.checkpoint)
         if args.format == "json":
-            print(json.dumps({"version": JSON_VERSION, "ok": False, "problem": str(exc),
-                              "spec_name": stored.get("spec_name"),
-                              "spec_sha256": stored["spec_sha256"]}, indent=2))
+            emit("checkpoint", False, problem=str(exc), spec_name=stored.get("spec_name"),
+                 spec_sha256=stored["spec_sha256"])
         else:
             print(f"{args.checkpoint}: {stored.get('spec_name', '?')}, spec sha256 "
                   f"{stored['spec_sha256']}")
@@ -53,11 +48,9 @@ def run(args: argparse.Namespace) -> int:
     spec = ckpt.spec
     params = spec.param_count()
     if args.format == "json":
-        print(json.dumps({"version": JSON_VERSION, "ok": True, "format": ckpt.format,
-                          "spec_name": spec.name, "spec_sha256": ckpt.sha256,
-                          "sources": list(spec.sources), "knobs": spec.params,
-                          "input": list(spec.input_shape), "params": params,
-                          "weights": "match"}, indent=2))
+        emit("checkpoint", format=ckpt.format, spec_name=spec.name, spec_sha256=ckpt.sha256,
+             sources=list(spec.sources), knobs=spec.params, input=list(spec.input_shape),
+             params=params, weights="match")
         return 0
     knobs = ", ".join(f"{k}={v}" for k, v in spec.params.items()) or "none"
     print(f"{args.checkpoint}: {spec.name} ({ckpt.format})")

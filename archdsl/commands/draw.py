@@ -27,10 +27,18 @@ from ..draw import (
     format_of,
     write_figure,
 )
+from ..jsonout import emit
+from ..progress import progress
 from ..spec import Spec
 from ..usage import UsageError, add_spec_options, load_from_args
 
 HELP = "draw the network's overview or its blocks as paper-style diagrams (Graphviz)"
+EXAMPLES = """\
+  archdsl draw specs/inception_v4.yaml -o inception_v4.svg
+  archdsl draw specs/inception_v4.yaml --block inception_c -o inception_c.png
+  archdsl draw specs/resnet50.yaml --all-blocks -o figures/ --cost
+  archdsl draw specs/resnet50.yaml | dot -Tpdf > resnet50.pdf      # DOT text to stdout
+  archdsl draw specs/resnet50.yaml -o resnet50.svg --format json   # what was written, as JSON"""
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -43,8 +51,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     what.add_argument("--block", metavar="NAME", help="draw this block instead of the overview")
     what.add_argument("--all-blocks", action="store_true",
                       help="draw every block the network uses into the folder -o names")
-    p.add_argument("--format", choices=FORMATS,
-                   help="svg, png, pdf or dot (default: from the output's extension, else svg)")
+    p.add_argument("--format", choices=(*FORMATS, "json"),
+                   help="svg, png, pdf or dot (default: from the output's extension, else svg); "
+                        "json: report what was drawn as JSON (the figure's format then comes "
+                        "from -o's extension; without -o the DOT text is in the JSON)")
     p.add_argument("--rankdir", choices=RANKDIRS, default="BT",
                    help="direction of flow (default BT: bottom to top, as in the paper)")
     p.add_argument("--cost", action="store_true", help="add parameters and MACs to every box")
@@ -69,21 +79,35 @@ def run(args: argparse.Namespace) -> int:
     spec = load_from_args(args)
     opts = DrawOptions(rankdir=args.rankdir, cost=args.cost, expand=args.expand,
                        legend=args.legend)
+    as_json = args.format == "json"
+    fields = {"name": spec.name, "file": str(spec.path), "format": fmt}
     try:
         if args.all_blocks:
-            return _all_blocks(spec, Path(args.output), fmt, opts)
+            written, skipped = _all_blocks(spec, Path(args.output), fmt, opts)
+            if as_json:
+                emit("draw", **fields, written=written, skipped=skipped, dot=None)
+            return 0
         text = draw_block(spec, args.block, opts) if args.block else draw_overview(spec, opts)
         if not args.output:
-            sys.stdout.write(text)
+            if as_json:
+                emit("draw", **fields, written=[], skipped=[], dot=text)
+            else:
+                sys.stdout.write(text)
             return 0
-        _write(text, Path(args.output), fmt)
+        with progress(f"drawing {args.output}"):
+            _write(text, Path(args.output), fmt)
     except BlockNotDrawable as exc:
         raise UsageError(str(exc)) from None
     print(f"wrote {args.output}", file=sys.stderr)
+    if as_json:
+        emit("draw", **fields, written=[args.output], skipped=[], dot=None)
     return 0
 
 
 def _format(args: argparse.Namespace) -> str:
+    if args.format == "json":
+        return format_of(args.output, None) if args.output and not args.all_blocks else \
+            "svg" if args.all_blocks else "dot"
     if args.format:
         fmt = args.format
     elif args.output and not args.all_blocks:
@@ -95,21 +119,27 @@ def _format(args: argparse.Namespace) -> str:
     return fmt
 
 
-def _all_blocks(spec: Spec, folder: Path, fmt: str, opts: DrawOptions) -> int:
+def _all_blocks(spec: Spec, folder: Path, fmt: str,
+                opts: DrawOptions) -> tuple[list[str], list[str]]:
+    """Every block the network uses, one file each; returns the files and the skipped blocks."""
     if folder.exists() and not folder.is_dir():
         raise UsageError(f"{folder} is not a folder (--all-blocks writes one file per block)")
     used = called_blocks(spec)
     # Draw everything first: a block that cannot be drawn should stop the run before any write.
     figures = [(name, draw_block(spec, name, opts)) for name in block_names(spec) if name in used]
-    for name, text in figures:
-        target = folder / f"{name}.{fmt}"
-        _write(text, target, fmt)
-        print(f"wrote {target}", file=sys.stderr)
-    for name in block_names(spec):
-        if name not in used:
-            print(f"skipped block {name!r}: the network does not use it with these parameters, "
-                  "so it has no shapes to draw", file=sys.stderr)
-    return 0
+    written = []
+    with progress(f"drawing into {folder}", len(figures)) as bar:
+        for name, text in figures:
+            bar.advance(name)
+            target = folder / f"{name}.{fmt}"
+            _write(text, target, fmt)
+            written.append(str(target))
+            print(f"wrote {target}", file=sys.stderr)
+    skipped = [name for name in block_names(spec) if name not in used]
+    for name in skipped:
+        print(f"skipped block {name!r}: the network does not use it with these parameters, "
+              "so it has no shapes to draw", file=sys.stderr)
+    return written, skipped
 
 
 def _write(text: str, target: Path, fmt: str) -> None:

@@ -10,32 +10,28 @@ torchvision / pretrainedmodels model by the test suite), ``counts`` (the publish
 from __future__ import annotations
 
 import argparse
-import json
 
 from ..catalog import FAMILIES, catalog
 from ..cost.units import human, parse_quantity
+from ..jsonout import add_format_option, emit
 from ..table import render
 from ..usage import UsageError
 
 HELP = "list the networks of the library (name, params, MACs, reference, verified, knobs)"
-EPILOG = """examples:
-  archdsl list                              every network
-  archdsl list 'resnet*' --max-macs 5G       a name glob and a cost limit
+EXAMPLES = """\
+  archdsl list                              # every network
+  archdsl list 'resnet*' --max-macs 5G       # a name glob and a cost limit
   archdsl list --family inception --format json
-  archdsl build inception_v4 --set width=0.5  any listed name works as a SPEC"""
-JSON_VERSION = 1
+  archdsl build inception_v4 --set width=0.5  # any listed name works as a SPEC"""
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.epilog = f"{EPILOG}\n\n{p.epilog}" if p.epilog else EPILOG
-    p.formatter_class = argparse.RawDescriptionHelpFormatter
     p.add_argument("pattern", nargs="?", metavar="GLOB", help="names to show, e.g. 'resnet*'")
     p.add_argument("--family", action="append", default=[],
                    choices=sorted({f for _, f in FAMILIES}), help="only this family (repeatable)")
     p.add_argument("--max-params", metavar="N", help="at most N parameters, e.g. 25M")
     p.add_argument("--max-macs", metavar="N", help="at most N MACs, e.g. 5G")
-    p.add_argument("--format", choices=("text", "json"), default="text",
-                   help="text (default) or json ({\"version\": 1, \"models\": [...]})")
+    add_format_option(p)
 
 
 def _limit(option: str, text: str | None) -> int | None:
@@ -61,8 +57,7 @@ def run(args: argparse.Namespace) -> int:
                    max_params=_limit("--max-params", args.max_params),
                    max_macs=_limit("--max-macs", args.max_macs))
     if args.format == "json":
-        print(json.dumps({"version": JSON_VERSION, "models": [r.to_json() for r in rows]},
-                         indent=2))
+        emit("list", models=[r.to_json() for r in rows])
         return 0
     if not rows:
         print("no network of the library matches")

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from ..cost import METRICS, totals
+from ..jsonout import add_format_option, emit
 from ..match import (
     INPUT,
     MatchError,
@@ -24,10 +25,17 @@ from ..match import (
     write_matched,
     yaml_scalar,
 )
+from ..progress import progress
 from ..spec import load
+from ..table import wrap
 from ..usage import UsageError, add_spec_options, load_from_args, parse_sets
 
 HELP = "solve a knob so that a spec costs what another does; write the matched spec (no torch)"
+EXAMPLES = """\
+  archdsl match specs/inception_resnet_v2.yaml --to specs/inception_v4.yaml --knob width
+  archdsl match specs/resnet50.yaml --to specs/resnet34.yaml --knob input --tolerance 0.03
+  archdsl match specs/mobilenet_v1.yaml --to specs/resnet18.yaml --knob width -o mb_wide.yaml
+  archdsl match specs/mobilenet_v1.yaml --to specs/resnet18.yaml --knob width --format json"""
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -42,6 +50,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("-o", "--output", metavar="FILE",
                    help="write the matched spec here (atomically); without it, only report")
     add_spec_options(p)
+    add_format_option(p)
     p.add_argument("--to-set", dest="to_sets", action="append", default=[], metavar="KEY=VALUE",
                    help="override a parameter of the target spec (--set applies to SPEC; "
                         "--input to both)")
@@ -68,16 +77,32 @@ def run(args: argparse.Namespace) -> int:
             matched_text(spec.path, Path(args.output), trial, spec.input_shape, "")
         except MatchError as exc:
             raise UsageError(str(exc)) from None
-    print(f"target: {target_spec.name} ({args.to}): {target:,} {unit}")
+    as_json = args.format == "json"
+    def say(text: str) -> None:
+        if not as_json:
+            print(wrap(text))
+
+    say(f"target: {target_spec.name} ({args.to}): {target:,} {unit}")
     problem = Problem(spec.program, knob, args.metric, target, spec.input_shape,
                       allow_large=args.allow_large, overrides=overrides)
+    fields = {"spec": spec.name, "file": args.spec, "target": {"name": target_spec.name,
+              "file": args.to, args.metric: target}, "knob": knob.name, "metric": args.metric,
+              "tolerance": args.tolerance}
     try:
-        result = solve(problem, args.tolerance)
+        with progress(f"matching {knob.name} of {spec.name}"):
+            result = solve(problem, args.tolerance)
     except MatchError as exc:
+        if as_json:
+            emit("match", False, **fields, result=None, error=str(exc), written=None)
         print(f"archdsl match: {spec.name}: {exc}", file=sys.stderr)
         return 1
-    print(describe_result(result, spec.name, target_spec.name))
+    fields["result"] = {"value": result.value, "achieved": result.achieved,
+                        "ratio": result.ratio, "input": list(result.input_shape),
+                        "evaluations": result.evaluations}
+    say(describe_result(result, spec.name, target_spec.name))
     if not args.output:
+        if as_json:
+            emit("match", **fields, written=None)
         return 0
 
     params = dict(overrides)
@@ -105,7 +130,10 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
     except OSError as exc:
         raise UsageError(f"cannot write {args.output}: {exc.strerror or exc}") from None
-    print(f"wrote {args.output} ({changed})")
+    if as_json:
+        emit("match", **fields, written=args.output, notes=notes)
+        return 0
+    say(f"wrote {args.output} ({changed})")
     for note in notes:
-        print(f"note: {note}")
+        say(f"note: {note}")
     return 0

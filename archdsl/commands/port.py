@@ -27,20 +27,22 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 from ..checkpoint import format_for
+from ..jsonout import add_format_option, emit
+from ..progress import progress
 from ..usage import UsageError, add_spec_options, load_from_args
 
 HELP = "load a reference model's weights (timm, torchvision, a file) into a spec's model"
-EPILOG = """examples:
+EXAMPLES = """\
   archdsl port inception_v4 --from timm:inception_v4 --pretrained -o v4.safetensors
-  archdsl port resnet18 --from resnet18-f37072fd.pth -o r18.pt     a state-dict file
-  archdsl port resnet50 --set stride_at=3x3                        the spec's own reference"""
+  archdsl port resnet18 --from resnet18-f37072fd.pth -o r18.pt     # a state-dict file
+  archdsl port resnet50 --set stride_at=3x3            # the spec's own reference
+  archdsl port resnet18 --format json                  # the report as JSON (docs/json.md)"""
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.epilog = f"{EPILOG}\n\n{p.epilog}" if p.epilog else EPILOG
-    p.formatter_class = argparse.RawDescriptionHelpFormatter
     p.add_argument("spec", help="spec file or library name (archdsl list)")
     add_spec_options(p)
     p.add_argument("--from", dest="source", metavar="SOURCE",
@@ -58,6 +60,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="do not compare outputs with the reference after pairing")
     p.add_argument("-o", "--output", metavar="FILE",
                    help="write an archdsl checkpoint with the ported weights (atomically)")
+    add_format_option(p)
 
 
 def _kwargs(text: str | None) -> dict | None:
@@ -82,23 +85,29 @@ def run(args: argparse.Namespace) -> int:
     kwargs = _kwargs(args.kwargs)
     from ..port import RANDOM_INIT, PortError, port_weights  # imports torch
 
+    as_json = args.format == "json"
     try:
-        report = port_weights(spec, args.source, kwargs=kwargs, partial=args.partial,
-                              verify=args.verify, pretrained=args.pretrained)
+        with progress(f"porting {args.source or 'the reference'} into {spec.name}"):
+            report = port_weights(spec, args.source, kwargs=kwargs, partial=args.partial,
+                                  verify=args.verify, pretrained=args.pretrained)
     except PortError as exc:
         if exc.report is None:
             raise UsageError(str(exc)) from None
+        if as_json:
+            emit("port", False, name=spec.name, file=str(spec.path), error=str(exc),
+                 **report_fields(exc.report), written=None)
         print(exc.report.summary(), file=sys.stderr)
         hint = (" (--no-verify skips the output check)" if exc.report.paired
                 else " (--partial copies the agreeing prefix)")
         print(f"archdsl port: {exc}; nothing written{hint}", file=sys.stderr)
         return 1
-    print(f"{spec.name} ({spec.path}): {report.summary()}")
-    print(f"  weights: {report.weights}")
-    if report.weights == RANDOM_INIT:
+    if not as_json:
+        print(f"{spec.name} ({spec.path}): {report.summary()}")
+        print(f"  weights: {report.weights}")
+    if report.weights == RANDOM_INIT:  # on stderr too with JSON: nobody should miss it
         print(f"WARNING: {report.source} was built without its published weights: the ported "
               "weights are its random initialisation, not a trained network (--pretrained "
-              "takes the published ones from your cache)")
+              "takes the published ones from your cache)", file=sys.stderr if as_json else None)
     if args.output:
         from ..checkpoint import save
 
@@ -106,7 +115,30 @@ def run(args: argparse.Namespace) -> int:
             fmt = save(spec, report.model, args.output)
         except OSError as exc:
             raise UsageError(f"cannot write {args.output}: {exc.strerror or exc}") from None
-        print(f"  wrote {args.output} ({fmt})")
-    if not report.paired:  # --partial: what was asked is done; the summary lists the rest
+        if not as_json:
+            print(f"  wrote {args.output} ({fmt})")
+    if not report.paired and not as_json:  # --partial: what was asked is done
         print(f"  partial: {report.copied} tensors copied; the rest keeps its initialisation")
+    if as_json:
+        emit("port", report.ok or args.partial, name=spec.name, file=str(spec.path), error=None,
+             **report_fields(report), written=args.output)
     return 0 if (report.ok or args.partial) else 1
+
+
+def report_fields(report: Any) -> dict[str, Any]:
+    """The JSON form of a :class:`archdsl.port.PortReport` (shapes in docs/json.md)."""
+    check = report.check
+    return {
+        "source": report.source,
+        "weights": report.weights,
+        "paired": len(report.pairs),
+        "copied": report.copied,
+        "elements": report.elements,
+        "mismatches": [str(m) for m in report.mismatches],
+        "doubts": list(report.doubts),
+        "by_outputs": list(report.by_outputs),
+        "check": None if check is None else {
+            "ok": check.ok, "max_diff": check.max_diff, "tolerance": check.tolerance,
+            "input": list(check.input_shape), "problem": check.problem},
+        "unchecked": report.unchecked,
+    }

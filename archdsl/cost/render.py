@@ -13,8 +13,12 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from ..jsonout import document
 from ..layers.base import fmt_shape
-from .report import LEVEL_NAMES, CostReport, NodeCost
+from ..table import WIDTH, markdown, wrap
+from ..table import render as text_table
+from .align import align
+from .report import LEVEL_NAMES, STAGE, CostReport, NodeCost
 from .units import METRICS, ORDER, fmt_ratio, human, ratio, show
 
 FORMATS = ("text", "md", "json", "csv")
@@ -23,20 +27,11 @@ ROW_METRICS = ("params", "macs", "fvcore", "activations")
 
 # --- tables ------------------------------------------------------------------------------------
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]], right: Sequence[bool],
-          md: bool = False) -> str:
-    """A plain-text or Markdown table; ``right[i]`` right-aligns column i (numbers)."""
+          md: bool = False, width: int | None = WIDTH) -> str:
+    """A Markdown table, or a text one that fits ``width`` (:mod:`archdsl.table`)."""
     if md:
-        rule = ["---:" if r else "---" for r in right]
-        lines = [headers, rule, *rows]
-        return "\n".join("| " + " | ".join(c.replace("|", "\\|") for c in line) + " |"
-                         for line in lines)
-    widths = [max(len(str(r[i])) for r in [headers, *rows]) for i in range(len(headers))]
-
-    def line(cells: Sequence[str]) -> str:
-        return "  ".join(c.rjust(w) if r else c.ljust(w)
-                         for c, w, r in zip(cells, widths, right, strict=True)).rstrip()
-
-    return "\n".join([line(headers), line(["-" * w for w in widths]), *map(line, rows)])
+        return markdown(headers, rows, right)
+    return text_table(headers, rows, right=right, width=width)
 
 
 def _node_cell(row: NodeCost, md: bool) -> str:
@@ -48,15 +43,17 @@ def _signed(n: int) -> str:
     return ("+" if n > 0 else "-" if n < 0 else "") + human(abs(n))
 
 
-def legend(metrics: Sequence[str], md: bool = False) -> str:
+def legend(metrics: Sequence[str], md: bool = False, width: int | None = WIDTH) -> str:
     bullet = "- " if md else "  "
     head = "Units:" if not md else "**Units**"
     lines = [f"{bullet}{METRICS[m].header}: {METRICS[m].meaning}" for m in metrics]
-    return "\n".join([head, *lines])
+    text = "\n".join([head, *lines])
+    return text if md else wrap(text, width, "    ")
 
 
 # --- one spec ------------------------------------------------------------------------------------
-def render_one(report: CostReport, depth: int, md: bool = False) -> str:
+def render_one(report: CostReport, depth: int, md: bool = False,
+               width: int | None = WIDTH) -> str:
     heads = ["node", "what", "output", "params", "MACs", "% of MACs", "fvcore (MAC-based)",
              "activations"]
     total_macs = report.total.macs
@@ -69,10 +66,10 @@ def render_one(report: CostReport, depth: int, md: bool = False) -> str:
     right = [False, False, False, True, True, True, True, True]
     title = (f"{report.name} ({report.path}): input {fmt_shape(report.input_shape)} -> "
              f"output {fmt_shape(report.output_shape)}, per {LEVEL_NAMES[depth]}")
-    if md:
-        title = f"### {title}"
-    return "\n".join([title, "", table(heads, rows, right, md), "", totals(report, md), "",
-                      legend(("params", "macs", "flops", "fvcore", "activations"), md)])
+    title = f"### {title}" if md else wrap(title, width)
+    return "\n".join([title, "", table(heads, rows, right, md, width), "",
+                      wrap(totals(report, md), None if md else width, "         "), "",
+                      legend(("params", "macs", "flops", "fvcore", "activations"), md, width)])
 
 
 def totals(report: CostReport, md: bool = False) -> str:
@@ -109,7 +106,8 @@ def ratios(reports: Sequence[CostReport]) -> dict[str, dict[str, float | None]]:
             for label, r in zip(spec_labels(reports), reports, strict=True)}
 
 
-def render_many(reports: Sequence[CostReport], depth: int, metric: str, md: bool = False) -> str:
+def render_many(reports: Sequence[CostReport], depth: int, metric: str, md: bool = False,
+                how: str = "auto", width: int | None = WIDTH) -> str:
     labels = spec_labels(reports)
     base = reports[0]
     heads = ["metric"]
@@ -129,29 +127,27 @@ def render_many(reports: Sequence[CostReport], depth: int, metric: str, md: bool
                 cells.append(fmt_ratio(ratio(r.total.get(m), base.total.get(m))))
         rows.append(cells)
     title = f"{len(reports)} specs; ratios to {labels[0]}"
-    parts = [f"### {title}" if md else title, "", table(heads, rows, right, md)]
-    parts += ["", per_node(reports, labels, depth, metric, md), "", legend(ORDER, md)]
+    parts = [f"### {title}" if md else title, "", table(heads, rows, right, md, width)]
+    parts += ["", per_node(reports, labels, depth, metric, md, how, width), "",
+              legend(ORDER, md, width)]
     return "\n".join(parts)
 
 
 def per_node(reports: Sequence[CostReport], labels: Sequence[str], depth: int, metric: str,
-             md: bool = False) -> str:
-    """One metric per node, a column per spec; nodes are matched by module path."""
-    by_path: list[dict[str, NodeCost]] = [{r.path: r for r in rep.rows(depth)} for rep in reports]
-    order: dict[str, NodeCost] = {}
-    for rows in by_path:
-        for path, row in rows.items():
-            order.setdefault(path, row)
+             md: bool = False, how: str = "auto", width: int | None = WIDTH) -> str:
+    """One metric per aligned row (:mod:`archdsl.cost.align`), a column per spec."""
+    alignment = align(reports, depth, how)
     two = len(reports) == 2
     if two:
-        heads = ["node", *labels, "difference", "ratio"]
+        heads = ["grid" if alignment.by == "grid" else "node", *labels, "difference", "ratio"]
     else:
-        heads = ["node", *labels, *(f"{lab} / {labels[0]}" for lab in labels[1:])]
+        heads = ["grid" if alignment.by == "grid" else "node", *labels,
+                 *(f"{lab} / {labels[0]}" for lab in labels[1:])]
     rows = []
-    for path, first in order.items():
-        values = [rows_.get(path) for rows_ in by_path]
-        nums = [v.counts.get(metric) if v else None for v in values]
-        cells = [_node_cell(first, md)] + ["-" if n is None else human(n) for n in nums]
+    for row in alignment.rows:
+        nums = [c.get(metric) if c is not None else None for c in row.counts]
+        pad = ("&emsp;" if md else "  ") * (row.level - 1)
+        cells = [pad + row.key] + ["-" if n is None else human(n) for n in nums]
         if two:
             a, b = nums
             cells.append("-" if a is None or b is None else _signed(b - a))
@@ -159,21 +155,44 @@ def per_node(reports: Sequence[CostReport], labels: Sequence[str], depth: int, m
             cells.append("-" if n is None or nums[0] is None else fmt_ratio(ratio(n, nums[0])))
         rows.append(cells)
     unit = METRICS[metric].header
-    title = f"{unit} per {LEVEL_NAMES[depth]} (nodes matched by module path)"
+    if alignment.by == "grid":
+        title = (f"{unit} per grid (stages grouped by the grid size of their output; "
+                 f"--align path pairs module paths)")
+    else:
+        title = f"{unit} per {LEVEL_NAMES[depth]} (nodes matched by module path)"
     if two:
         title += f"; difference = {labels[1]} - {labels[0]}, ratio = {labels[1]} / {labels[0]}"
-    title = f"#### {title}" if md else title
-    return "\n".join([title, "", table(heads, rows, [False] + [True] * (len(heads) - 1), md)])
+    title = f"#### {title}" if md else wrap(title, width)
+    parts = [title, "", table(heads, rows, [False] + [True] * (len(heads) - 1), md, width)]
+    if alignment.by == "grid":
+        members = [f"{label}: " + "; ".join(f"{r.key} = {', '.join(r.members[i])}"
+                                            for r in alignment.rows if r.members[i])
+                   for i, label in enumerate(labels)]
+        parts += ["", *(f"- {m}" if md else wrap(m, width) for m in members)]
+    return "\n".join(parts)
 
 
 # --- machine formats -----------------------------------------------------------------------------
-def render_json(reports: Sequence[CostReport], depth: int, extra: dict[str, Any]) -> str:
-    doc: dict[str, Any] = {"units": {m: METRICS[m].meaning for m in ORDER},
-                           "specs": [r.as_dict(depth) for r in reports]}
+def render_json(reports: Sequence[CostReport], depth: int, extra: dict[str, Any],
+                align_by: str = "auto") -> str:
+    doc = document("cost", units={m: METRICS[m].meaning for m in ORDER},
+                   specs=[r.as_dict(depth) for r in reports])
     if len(reports) > 1:
         doc["ratios_to_first"] = ratios(reports)
+        doc["aligned"] = aligned_dict(reports, depth, align_by)
     doc.update(extra)
     return json.dumps(doc, indent=2, default=str) + "\n"
+
+
+def aligned_dict(reports: Sequence[CostReport], depth: int, how: str) -> dict[str, Any]:
+    """The comparison rows as JSON: per row, each spec's exact counts (null where absent)."""
+    alignment = align(reports, depth, how)
+    labels = spec_labels(reports)
+    return {"by": alignment.by, "rows": [
+        {"key": r.key, "specs": {label: None if c is None else {**c.as_dict(), "stages": m}
+                                 for label, c, m in zip(labels, r.counts, r.members,
+                                                        strict=True)}}
+        for r in alignment.rows]}
 
 
 CSV_COLUMNS = ("spec", "level", "path", "name", "kind", "what", "output", *ORDER, "train_only")
@@ -194,14 +213,16 @@ def render_csv(reports: Sequence[CostReport], depth: int) -> str:
     return buf.getvalue()
 
 
-def render(reports: Sequence[CostReport], fmt: str, depth: int, metric: str = "macs",
-           extra: dict[str, Any] | None = None) -> str:
-    """The whole report in one of :data:`FORMATS` (``extra``: more JSON keys)."""
+def render(reports: Sequence[CostReport], fmt: str, depth: int = STAGE, metric: str = "macs",
+           extra: dict[str, Any] | None = None, *, align_by: str = "auto",
+           width: int | None = WIDTH) -> str:
+    """The whole report in one of :data:`FORMATS` (``extra``: more JSON keys); several specs
+    are aligned by ``align_by`` (one of :data:`ALIGNMENTS`); text fits ``width`` columns."""
     if fmt == "json":
-        return render_json(reports, depth, extra or {})
+        return render_json(reports, depth, extra or {}, align_by)
     if fmt == "csv":
         return render_csv(reports, depth)
     md = fmt == "md"
     if len(reports) == 1:
-        return render_one(reports[0], depth, md) + "\n"
-    return render_many(reports, depth, metric, md) + "\n"
+        return render_one(reports[0], depth, md, width) + "\n"
+    return render_many(reports, depth, metric, md, align_by, width) + "\n"

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Union
 
 from .. import ir
 from ..layers.base import Shape
@@ -29,6 +29,18 @@ from .units import ORDER
 
 STAGE, BLOCK, LAYER = 1, 2, 3
 LEVEL_NAMES = {STAGE: "stage", BLOCK: "block", LAYER: "layer"}
+Depth = Union[int, str]  # 1, 2, 3 or "stage", "block", "layer"
+
+
+def depth_level(depth: Depth) -> int:
+    """1/"stage", 2/"block" or 3/"layer" as the level number (ValueError otherwise)."""
+    if isinstance(depth, str):
+        for level, name in LEVEL_NAMES.items():
+            if depth in (name, str(level)):
+                return level
+    elif depth in LEVEL_NAMES and not isinstance(depth, bool):
+        return depth
+    raise ValueError(f"depth {depth!r}: expected one of 'stage', 'block', 'layer' (or 1, 2, 3)")
 BYTES_PER_VALUE = 4  # float32 weights
 
 
@@ -120,8 +132,9 @@ class NodeCost:
             return f"aux head: {ir.describe(node.head)} (training only)"
         return ir.describe(node)
 
-    def rows(self, depth: int) -> Iterator[NodeCost]:
-        """This row and those below it down to ``depth``, in spec order."""
+    def rows(self, depth: Depth) -> Iterator[NodeCost]:
+        """This row and those below it down to ``depth`` (see :func:`depth_level`)."""
+        depth = depth_level(depth)
         if self.level <= depth:
             yield self
             for child in self.children:
@@ -145,8 +158,32 @@ class CostReport:
     total: Counts
     stages: list[NodeCost]
 
-    def rows(self, depth: int = LAYER) -> list[NodeCost]:
-        return [row for stage in self.stages for row in stage.rows(depth)]
+    def rows(self, depth: Depth = LAYER) -> list[NodeCost]:
+        """Every row down to ``depth``: "stage" (1), "block" (2) or "layer" (3, default)."""
+        level = depth_level(depth)
+        return [row for stage in self.stages for row in stage.rows(level)]
+
+    def to_records(self, depth: Depth = LAYER) -> list[dict[str, Any]]:
+        """A dict per row (``NodeCost.as_dict`` with the spec's name): for CSV, JSON, pandas."""
+        return [{"spec": self.name, **row.as_dict()} for row in self.rows(depth)]
+
+    def to_pandas(self, depth: Depth = LAYER) -> Any:
+        """The rows as a ``pandas.DataFrame`` (needs pandas: ``pip install archdsl[notebook]``)."""
+        try:
+            import pandas as pd
+        except ImportError:
+            raise ImportError("CostReport.to_pandas needs pandas, which is not installed: "
+                              "pip install 'archdsl[notebook]' (or pandas)") from None
+        return pd.DataFrame.from_records(self.to_records(depth))
+
+    def __repr__(self) -> str:  # the dataclass default prints every node (~30 kB)
+        return (f"<CostReport {self.name}: {self.total.params:,} params, "
+                f"{self.total.macs:,} MACs, {len(self.stages)} stages>")
+
+    def _repr_html_(self) -> str:
+        from ..notebook import report_html
+
+        return report_html(self)
 
     def node(self, path: str) -> NodeCost:
         for row in self.rows():
@@ -154,8 +191,9 @@ class CostReport:
                 return row
         raise KeyError(path)
 
-    def as_dict(self, depth: int = LAYER) -> dict[str, Any]:
+    def as_dict(self, depth: Depth = LAYER) -> dict[str, Any]:
         """The JSON form: exact integers, units named in ``archdsl.cost.units.METRICS``."""
+        depth = depth_level(depth)
         return {
             "name": self.name,
             "path": self.path,
