@@ -26,7 +26,7 @@ _register_load_state_dict_pre_hook _register_state_dict_hook _replicate_for_data
 _save_to_state_dict _slow_forward _state_dict_hooks _state_dict_pre_hooks _version
 _wrapped_call_impl add_module append apply aux_at bfloat16 buffers call_super_init children
 compile cpu cuda double dump_patches eval extend extra_repr float forward get_buffer
-get_extra_state get_parameter get_submodule half insert ipu keep load_state_dict modules mtia
+get_extra_state get_parameter get_submodule half insert into ipu keep load_state_dict modules mtia
 named_buffers named_children named_modules named_parameters parameters pop reads
 register_backward_hook register_buffer register_forward_hook register_forward_pre_hook
 register_full_backward_hook register_full_backward_pre_hook register_load_state_dict_post_hook

@@ -161,7 +161,8 @@ def test_the_reserved_names_cover_the_installed_torch() -> None:
 
     from archdsl.torch_build import Concat, Product, SplitConcat, Sum, WithAux
 
-    made = [nn.Sequential(), Concat(), Sum(), Product(), SplitConcat(OrderedDict(), [1]),
+    made = [nn.Sequential(), Concat(), Sum(OrderedDict()), Product(),
+            SplitConcat(OrderedDict(), [1]),
             WithAux(OrderedDict(), [], [])]
     attributes = {a for m in made for a in dir(m) if not a.startswith("__")}
     assert attributes <= MODULE_ATTRIBUTES, sorted(attributes - MODULE_ATTRIBUTES)

@@ -9,18 +9,32 @@ seeded sample of --samples candidates drawn uniformly per dimension (sample figu
 from __future__ import annotations
 
 import argparse
-import json
 import math
+from pathlib import Path
 from typing import Any
 
 from ..cost.units import human
+from ..jsonout import add_format_option, emit
 from ..layers.base import fmt_shape
+from ..library import find_spec
 from ..search.space import Dimension, SearchSpace, assignments, word
 from ..search.survey import LIMIT, METRICS, SAMPLES, Survey, refusal, survey
 from ..table import render
 from ..usage import UsageError
 
 HELP = "show a search space: dimensions, size, cost range, share inside the budget (no torch)"
+EXAMPLES = """\
+  archdsl space specs/search/cifar_resnet.yaml
+  archdsl space specs/search/digits_cnn.yaml --format json      # docs/json.md
+  archdsl space specs/search/cifar_iso.yaml --limit 0 --samples 500 --seed 1"""
+
+
+def _find(text: str) -> Path:
+    """A space file, or a library name (as every command's SPEC)."""
+    try:
+        return find_spec(text)
+    except LookupError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -29,7 +43,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="another folder includes may come from (repeatable)")
     p.add_argument("--allow-large", action="store_true",
                    help="lift the size limits of every candidate (see archdsl validate)")
-    p.add_argument("--format", choices=("text", "json"), default="text")
+    add_format_option(p)
     p.add_argument("--limit", type=int, default=LIMIT,
                    help=f"evaluate every candidate up to this many (default {LIMIT})")
     p.add_argument("--samples", type=int, default=SAMPLES,
@@ -38,17 +52,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    if not Path(args.spec).is_file():
-        raise UsageError(f"{args.spec}: no such spec file")
     if args.limit < 0 or args.samples < 1:
         raise UsageError("--limit is 0 or more and --samples 1 or more")
-    space = SearchSpace.read(args.spec, args.library, args.allow_large)
+    space = SearchSpace.read(_find(args.spec), args.library, args.allow_large)
     s = survey(space, args.limit, args.samples, args.seed)
     data = as_dict(space, s)
     if args.format == "json":
-        print(json.dumps(data, indent=2))
+        emit("space", refusal(space, s) is None, **data)
     else:
         print(text(space, s))
     if (err := refusal(space, s)) is not None:
