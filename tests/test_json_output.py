@@ -116,3 +116,38 @@ def test_port(capsys):
     # torchvision's and timm's resnet18 has 11,689,512 parameters; BN running stats come too
     assert doc["copied"] == doc["paired"] and doc["elements"] > 11_689_512
     assert doc["check"]["ok"] is True
+
+
+def test_list(capsys):
+    status, doc = run_json(capsys, "list", "resnet*")
+    assert status == 0 and doc["models"]
+    for model in doc["models"]:
+        check_types(model, {"name": str, "family": str, "references": list, "verified": str,
+                            "knobs": dict})
+        assert model["name"].startswith("resnet")
+    names = [m["name"] for m in doc["models"]]
+    assert names == sorted(names) and "resnet50" in names
+
+
+@pytest.mark.slow
+def test_checkpoint(capsys, tmp_path: Path):
+    target = tmp_path / "l.safetensors"
+    assert main(["build", LENET, "-o", str(target)]) == 0
+    capsys.readouterr()
+    status, doc = run_json(capsys, "checkpoint", str(target))
+    assert status == 0
+    check_types(doc, {"format": str, "spec_name": str, "spec_sha256": str, "sources": list,
+                      "knobs": dict, "input": SHAPE, "params": int, "weights": str})
+    assert doc["params"] == 60_000 and len(doc["spec_sha256"]) == 64
+
+
+def test_space(capsys):
+    status, doc = run_json(capsys, "space", str(SPECS / "search" / "digits_cnn.yaml"))
+    assert status == 0
+    check_types(doc, {"dimensions": list, "size": int, "method": str, "cost": dict,
+                      "inside": int, "share": float})
+    # The share is the count inside over the candidates evaluated (all of them: exhaustive).
+    assert doc["method"] == "exhaustive" and doc["evaluated"] == doc["size"]
+    assert doc["share"] == pytest.approx(doc["inside"] / doc["evaluated"])
+    for metric in ("params", "macs"):
+        assert doc["cost"][metric]["min"] <= doc["cost"][metric]["max"]
