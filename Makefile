@@ -15,7 +15,7 @@ TEST_TORCH := torch==2.14.1 torchvision==0.29.1
 .PHONY: build test fast lint graphviz postgres figures models clean
 
 build: $(BUILD_VENV)/.installed
-	$(BUILD_VENV)/bin/archdsl build inception_v4
+	$(BUILD_VENV)/bin/archdsl build specs/inception_v4.yaml
 	@echo
 	@echo "archdsl is installed in $(BUILD_VENV). To type 'archdsl' in this shell:"
 	@echo "    . $(BUILD_VENV)/bin/activate && archdsl --help"
