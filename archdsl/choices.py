@@ -27,7 +27,7 @@ from typing import Any
 
 from .errors import ErrorSink, Loc, SpecError
 from .layers import KINDS
-from .names import name_problem
+from .names import UniqueNames, name_problem
 from .source import YMap, YNode, YScalar, YSeq
 from .suggest import did_you_mean
 
@@ -346,7 +346,7 @@ class ChoiceReader:
         return ydef
 
     def seq_items(self, y: YSeq, path: str, cond: tuple | None, top: bool = False) -> None:
-        used = _Names()
+        used = UniqueNames()
         items = []
         for i, item in enumerate(y.items):
             child = used.unique(self.default_name(item, i, top))
@@ -386,7 +386,7 @@ class ChoiceReader:
                 body.items["split"] = (body.items["split"][0],
                                        self.value(split, f"{path}.split", cond))
             if isinstance(branches, YSeq):
-                used = _Names()
+                used = UniqueNames()
                 out = []
                 for i, b in enumerate(branches.items):
                     own = b.get("name") if isinstance(b, YMap) else None
@@ -506,19 +506,3 @@ def _scalar(value: Any, loc: Loc) -> YNode:
         return YSeq([_scalar(v, loc) for v in value], loc)
     return YScalar(value, loc, plain=False)
 
-
-class _Names:
-    """The resolver's unique child names (``conv``, ``conv_2``)."""
-
-    def __init__(self) -> None:
-        self.used: set[str] = set()
-        self.next: dict[str, int] = {}
-
-    def unique(self, name: str) -> str:
-        out = name
-        n = self.next.get(name, 2)
-        while out in self.used:
-            out, n = f"{name}_{n}", n + 1
-        self.next[name] = n
-        self.used.add(out)
-        return out

@@ -45,3 +45,21 @@ def name_problem(name: object) -> str | None:
         return (f"{name!r} cannot name a layer or block: it is an attribute of torch's "
                 f"nn.Module (the built model would break); choose another name")
     return None
+
+
+class UniqueNames:
+    """Unique child names: the second ``conv`` is ``conv_2`` (one counter per name, so naming
+    N items is linear in N)."""
+
+    def __init__(self) -> None:
+        self.used: set[str] = set()
+        self.next: dict[str, int] = {}
+
+    def unique(self, name: str) -> str:
+        out = name
+        n = self.next.get(name, 2)
+        while out in self.used:
+            out, n = f"{name}_{n}", n + 1
+        self.next[name] = n
+        self.used.add(out)
+        return out

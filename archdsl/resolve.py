@@ -18,6 +18,7 @@ from .errors import SITE, ErrorSink, Loc, SpecErrors
 from .expr import IN_NAME, ShapeView, evaluate_value
 from .layers import KINDS
 from .layers.base import Fields, LayerError, Shape, fmt_shape
+from .names import UniqueNames
 from .program import Program
 from .syntax import (
     Ast,
@@ -251,7 +252,7 @@ class Resolver:
         """A sequence; an empty one (``[]``, ``x0``, every item ``when: false``) is the
         identity."""
         items: list[ir.Node] = []
-        names = _Names()
+        names = UniqueNames()
         cur = shape
         broken = False
         for i, item in enumerate(ast.items):
@@ -296,7 +297,7 @@ class Resolver:
         if ast.split is not None and split is None:
             return None
         branches: list[ir.Node] = []
-        names = _Names()
+        names = UniqueNames()
         broken = False
         for k, (i, b) in enumerate(kept):
             bname = names.unique(b.name or f"branch{i}")
@@ -570,23 +571,6 @@ def broadcast(a: Shape, b: Shape) -> Shape | None:
         out.append(max(x, y))
     return tuple(out)
 
-
-class _Names:
-    """Unique child names: the second ``conv`` is ``conv_2`` (one counter per name, so naming
-    N items is linear in N)."""
-
-    def __init__(self) -> None:
-        self.used: set[str] = set()
-        self.next: dict[str, int] = {}
-
-    def unique(self, name: str) -> str:
-        out = name
-        n = self.next.get(name, 2)
-        while out in self.used:
-            out, n = f"{name}_{n}", n + 1
-        self.next[name] = n
-        self.used.add(out)
-        return out
 
 
 def _chain(where: str, part: str) -> str:

@@ -59,14 +59,19 @@ def split_variant(text: str) -> tuple[str, str]:
     return text, ""
 
 
+def spec_file(text: str) -> Path:
+    """A SPEC argument: a file, or the name of a library network (archdsl list)."""
+    try:
+        return find_spec(text)
+    except LookupError as exc:
+        raise UsageError(str(exc)) from None
+
+
 def read_from_args(args: argparse.Namespace,
                    path: str | None = None) -> tuple[Program, dict[str, Any]]:
     """The program a command line names (a spec or a library), and its knob values."""
     spec_text, variant = split_variant(path or args.spec)
-    try:
-        spec_path = find_spec(spec_text)
-    except LookupError as exc:
-        raise UsageError(str(exc)) from None
+    spec_path = spec_file(spec_text)
     shown = None if spec_path == Path(spec_text) else shown_name(spec_path)
     sets, at = parse_sets(args.sets), parse_sets([variant] if variant else [])
     program = read_program(spec_path, args.library, shown=shown)

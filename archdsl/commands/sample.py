@@ -15,11 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from ..atomic import write_text_atomic
-from ..library import find_spec
 from ..program import read_program
 from ..search.space import SearchSpace, assignments, network_key, word
 from ..search.survey import refusal, survey
-from ..usage import UsageError
+from ..usage import UsageError, spec_file
 
 HELP = "write n feasible candidates of a search space as plain, buildable specs (no torch)"
 EXAMPLES = """\
@@ -27,13 +26,6 @@ EXAMPLES = """\
   archdsl build samples/cifar_resnet-01-*.yaml                  # each one builds as it is"""
 DRAWS_PER_SAMPLE = 200  # draws allowed per sample asked for before giving up
 
-
-def _find(text: str) -> Path:
-    """A space file, or a library name (as every command's SPEC)."""
-    try:
-        return find_spec(text)
-    except LookupError as exc:
-        raise UsageError(str(exc)) from None
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -50,7 +42,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.n < 1:
         raise UsageError("-n is 1 or more")
-    space = SearchSpace.read(_find(args.spec), args.library, args.allow_large)
+    space = SearchSpace.read(spec_file(args.spec), args.library, args.allow_large)
     seed = args.seed if args.seed is not None else (space.seed or 0)
     picked = draw_feasible(space, args.n, seed)
     if not picked:

@@ -10,17 +10,15 @@ from __future__ import annotations
 
 import argparse
 import math
-from pathlib import Path
 from typing import Any
 
 from ..cost.units import human
 from ..jsonout import add_format_option, emit
 from ..layers.base import fmt_shape
-from ..library import find_spec
 from ..search.space import Dimension, SearchSpace, assignments, word
 from ..search.survey import LIMIT, METRICS, SAMPLES, Survey, refusal, survey
 from ..table import render
-from ..usage import UsageError
+from ..usage import UsageError, spec_file
 
 HELP = "show a search space: dimensions, size, cost range, share inside the budget (no torch)"
 EXAMPLES = """\
@@ -28,13 +26,6 @@ EXAMPLES = """\
   archdsl space specs/search/digits_cnn.yaml --format json      # docs/json.md
   archdsl space specs/search/cifar_iso.yaml --limit 0 --samples 500 --seed 1"""
 
-
-def _find(text: str) -> Path:
-    """A space file, or a library name (as every command's SPEC)."""
-    try:
-        return find_spec(text)
-    except LookupError as exc:
-        raise UsageError(str(exc)) from None
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -54,7 +45,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.limit < 0 or args.samples < 1:
         raise UsageError("--limit is 0 or more and --samples 1 or more")
-    space = SearchSpace.read(_find(args.spec), args.library, args.allow_large)
+    space = SearchSpace.read(spec_file(args.spec), args.library, args.allow_large)
     s = survey(space, args.limit, args.samples, args.seed)
     data = as_dict(space, s)
     if args.format == "json":
