@@ -120,5 +120,5 @@ def test_match_by_name_writes_a_spec_that_loads_where_it_is_written(tmp_path: Pa
     assert main(["match", "inception_resnet_v1", "--to", "inception_v3", "--knob", "width",
                  "-o", str(out)]) == 0
     assert "--library" not in capsys.readouterr().out
-    assert "include: [lib/inception.yaml]" in out.read_text()
+    assert "include: [lib/inception_resnet.yaml]" in out.read_text()
     assert archdsl.load(out).params["width"] < 1.0  # no --library needed

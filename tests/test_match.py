@@ -32,7 +32,7 @@ def test_inception_resnet_v1_matched_to_inception_v3_by_width(capsys, tmp_path: 
     original = IRV1.read_text()
     assert original.splitlines()[0] in text  # comments kept
     # Its include points into the package's library: the library name, which loads anywhere.
-    assert "include: [lib/inception.yaml]" in text
+    assert "include: [lib/inception_resnet.yaml]" in text
     matched = archdsl.load(out)
     assert matched.params["width"] < 1.0
     ratio = matched.cost().total.macs / macs(V3)

@@ -87,6 +87,7 @@ def test_shipped_block_kinds_space_has_conditional_se() -> None:
     cond = {d.name: d.condition for d in space.dimensions}
     assert cond["stage2"] is None
     assert cond["stage2.bottleneck.bottleneck_stage.se"] == ("stage2", ("bottleneck",))
+    assert cond["stage2.basic.basic_stage.se"] == ("stage2", ("basic",))
 
 
 def test_size_equals_brute_force_enumeration(small: SearchSpace) -> None:
@@ -160,7 +161,7 @@ def test_equal_networks_hash_equal_and_different_ones_do_not() -> None:
     # an inactive dimension's value changes nothing
     inactive = {**v, "stage1.bottleneck.bottleneck_stage.se": 4}
     assert blocks.arch_hash(v) == blocks.arch_hash(inactive)
-    assert blocks.arch_hash(v) != blocks.arch_hash({**v, "stage1": "plain"})
+    assert blocks.arch_hash(v) != blocks.arch_hash(blocks.fill({"stage1": "bottleneck"}))
 
 
 def test_training_knobs_and_the_hash(small: SearchSpace) -> None:
