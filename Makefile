@@ -24,7 +24,7 @@ build: $(BUILD_VENV)/.installed
 test: $(TEST_VENV)/.installed graphviz postgres
 	$(TEST_VENV)/bin/ruff check .
 	$(TEST_VENV)/bin/yamllint --strict specs
-	$(TEST_VENV)/bin/python -m pytest -q -p no:cacheprovider --durations=10
+	$(TEST_VENV)/bin/python -m pytest -p no:cacheprovider --durations=10
 
 # The quick subset for development: everything but the tests marked slow (those that build,
 # port or trace every network); CI runs the whole suite with `make test`.
