@@ -259,3 +259,58 @@ def test_digits_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture) -> Non
         assert space.feasible(t["candidate"])
         assert t["values"][1] == space.cost(t["candidate"]).macs <= space.budget.high
     assert len({space.arch_hash(t["candidate"]) for t in doc["trials"]}) == 8
+
+
+def test_early_stop_stops_dear_worse_trials_never_cheap_ones(
+        space_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """search_evals:costly gives dearer networks a worse curve at every step. With
+    --early-stop (2 peers, quantile 0.5, warm-up 2) a trial stops at the first step s >= 2
+    where at least 2 earlier trials costing no more (params: the budget's metric) reached s and
+    at least half of them are strictly better, i.e. strictly cheaper: worked out here from the
+    trials' costs and curve lengths, not by the rule's code."""
+    import math
+
+    out = tmp_path / "runs"
+    assert cli.main(["search", "run", str(space_file), "--eval", "search_evals:costly", "-o",
+                     str(out), "--trials", "10", "--no-artifacts", "--early-stop",
+                     "--early-stop-peers", "2", "--early-stop-warmup", "2"]) == 0
+    assert "stopped early at step" in capsys.readouterr().err
+    study = optuna.load_study(study_name="digits_small", storage=optuna.storages.JournalStorage(
+        optuna.storages.journal.JournalFileBackend(str(out / "study.journal"))))
+    trials = sorted(study.trials, key=lambda t: t.number)
+    stopped, cheap_kept = 0, 0
+    for i, t in enumerate(trials):
+        cost, earlier = t.user_attrs["params"], trials[:i]
+        want = None
+        for step in (2, 3, 4):
+            peers = [e for e in earlier if e.user_attrs["params"] <= cost
+                     and len(e.user_attrs["curve"]) >= step]
+            better = [e for e in peers if e.user_attrs["params"] < cost]
+            if len(peers) >= 2 and len(better) >= max(1, math.ceil(0.5 * len(peers))):
+                want = step
+                break
+        result = json.loads((out / f"trial-{t.number}" / "result.json").read_text())
+        curve = t.user_attrs["curve"]
+        assert [list(p) for p in result["curve"]] == curve  # one curve, written live and at end
+        assert [s for s, _ in curve] == list(range(1, len(curve) + 1))  # no step twice
+        assert result["stopped_early"] is (want is not None) is t.user_attrs["stopped_early"]
+        if want is None:
+            assert t.state == optuna.trial.TrialState.COMPLETE and len(curve) == 4
+            cheapest = all(e.user_attrs["params"] > cost for e in earlier)
+            cheap_kept += cheapest and len(earlier) >= 2
+        else:
+            stopped += 1
+            assert t.state == optuna.trial.TrialState.PRUNED and result["state"] == "PRUNED"
+            assert len(curve) == want and "beat it at step" in t.user_attrs["stop_reason"]
+    assert stopped >= 2 and cheap_kept >= 1  # both cases happened in this run
+
+
+def test_early_stop_options_need_early_stop(space_file: Path, tmp_path: Path,
+                                            capsys: pytest.CaptureFixture) -> None:
+    args = ["search", "run", str(space_file), "--eval", "search_evals:costly", "-o",
+            str(tmp_path / "r"), "--trials", "1"]
+    assert cli.main([*args, "--early-stop-peers", "3"]) == 2
+    assert "give --early-stop too" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        cli.main([*args, "--early-stop", "--early-stop-quantile", "1.5"])
+    assert "at most 1" in capsys.readouterr().err

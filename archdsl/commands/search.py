@@ -129,6 +129,42 @@ def _trial_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--epochs", type=_positive, help="the epoch budget of every trial")
     p.add_argument("--no-artifacts", dest="artifacts", action="store_false",
                    help="do not copy the trial files into Optuna's artifact store")
+    stop = p.add_argument_group(
+        "early stopping", "stop a trial (PRUNED, stopped_early in its result) at a step where "
+        "trials that cost no more (the budget's metric, else MACs) beat it")
+    stop.add_argument("--early-stop", action="store_true",
+                      help="stop trials early with the cost-aware rule")
+    stop.add_argument("--early-stop-peers", type=_positive, default=4, metavar="N",
+                      help="at least N cheaper trials must have reached the step (default 4)")
+    stop.add_argument("--early-stop-quantile", type=_share, default=0.5, metavar="Q",
+                      help="stop when at least Q of them are better (0 < Q <= 1; default 0.5)")
+    stop.add_argument("--early-stop-warmup", type=_positive, default=1, metavar="STEPS",
+                      help="never before this step (default 1)")
+
+
+def _share(text: str) -> float:
+    try:
+        q = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 < q <= 1:
+        raise argparse.ArgumentTypeError("must be above 0 and at most 1")
+    return q
+
+
+def _early_stop(args: argparse.Namespace) -> Any:
+    """The EarlyStop settings of --early-stop (None without it; its options alone are refused)."""
+    from ..search.driver import EarlyStop
+
+    given = [f"--early-stop-{k}" for k, default in (("peers", 4), ("quantile", 0.5),
+                                                     ("warmup", 1))
+             if getattr(args, f"early_stop_{k}") != default]
+    if not args.early_stop:
+        if given:
+            raise UsageError(f"{given[0]} tunes --early-stop: give --early-stop too")
+        return None
+    return EarlyStop(min_peers=args.early_stop_peers, quantile=args.early_stop_quantile,
+                     warmup=args.early_stop_warmup)
 
 
 def _positive(text: str) -> int:
@@ -160,7 +196,7 @@ def _run(args: argparse.Namespace) -> int:
     study, ran = driver.run_search(space, evaluation, out, args.trials,
                                    storage_url=args.storage, study_name=args.study,
                                    sampler=args.sampler, seed=args.seed, epochs=args.epochs,
-                                   artifacts=args.artifacts)
+                                   artifacts=args.artifacts, early_stop=_early_stop(args))
     _summary(study, args.format, out)
     return _status(study, ran)
 
@@ -191,7 +227,8 @@ def _worker(args: argparse.Namespace) -> int:
     evaluation = driver.load_eval(args.eval)
     out = Path(args.output or Path("runs") / args.study)
     worker = driver.start_worker(study, space, evaluation, out, seed=args.seed,
-                                 epochs=args.epochs, artifacts=args.artifacts)
+                                 epochs=args.epochs, artifacts=args.artifacts,
+                                 early_stop=_early_stop(args))
     ran = worker.run(args.trials)
     print(f"worker: {len(ran)} trials of study {args.study!r} in {out}", file=sys.stderr)
     return _status(study, ran)
