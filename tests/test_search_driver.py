@@ -200,7 +200,8 @@ def test_cli_report_passes_study_space_and_baselines(space_file: Path, tmp_path:
 
     calls = []
 
-    def write_report(study, space, out_dir, baselines=()):
+    def write_report(study, space, out_dir, baselines=(), others=None):
+        assert others == {}  # no --compare
         calls.append((study.study_name, space.path, Path(out_dir), baselines))
         return Path(out_dir) / "report.md"
 
@@ -314,3 +315,56 @@ def test_early_stop_options_need_early_stop(space_file: Path, tmp_path: Path,
     with pytest.raises(SystemExit):
         cli.main([*args, "--early-stop", "--early-stop-quantile", "1.5"])
     assert "at most 1" in capsys.readouterr().err
+
+
+@pytest.mark.slow  # three reports of plots: about 10 s
+def test_cli_report_compares_spaces(space_file: Path, tmp_path: Path,
+                                    capsys: pytest.CaptureFixture) -> None:
+    """--compare STUDY=LABEL puts another study's trials beside this one's in the error EDFs
+    (the plots and report.json's error_edf), from the same storage or --compare-storage."""
+    import numpy as np
+
+    tiny = tmp_path / "tiny.yaml"
+    tiny.write_text(SPACE.replace("[4, 8, 16, 32]", "[2, 3]"), encoding="utf-8")
+    journal, other = tmp_path / "study.journal", tmp_path / "other.journal"
+    quick = load_eval("search_evals:quick")
+    studies = {"wide": run_search(SearchSpace.read(space_file), quick, tmp_path / "a", 4,
+                                  storage_url=str(journal), study_name="wide",
+                                  artifacts=False)[0],
+               "tiny": run_search(SearchSpace.read(tiny), quick, tmp_path / "b", 3,
+                                  storage_url=str(journal), study_name="tiny",
+                                  artifacts=False)[0]}
+    run_search(SearchSpace.read(tiny), quick, tmp_path / "c", 2, storage_url=str(other),
+               study_name="tiny", artifacts=False)
+    capsys.readouterr()
+
+    def report(out: str, *more: str) -> dict:
+        assert cli.main(["search", "report", "wide", "--storage", str(journal), "-o",
+                         str(tmp_path / out), *more]) == 0
+        return json.loads((tmp_path / out / "report.json").read_text())
+
+    def errors(study: optuna.Study) -> list[float]:
+        return sorted(1 - t.values[0] for t in study.trials)
+
+    alone = report("alone")
+    assert [(e["space"], e["n"]) for e in alone["error_edf"]] == [("wide", 4)]
+    both = report("both", "--compare", "tiny=two widths")
+    assert [(e["space"], e["n"]) for e in both["error_edf"]] == [("wide", 4), ("two widths", 3)]
+    for entry, name in zip(both["error_edf"], ("wide", "tiny"), strict=True):
+        e = errors(studies[name])
+        assert entry["error"]["min"] == e[0] and entry["error"]["max"] == e[-1]
+        assert entry["error"]["median"] == pytest.approx(float(np.median(e)))
+    assert "| two widths | 3 |" in (tmp_path / "both" / "report.md").read_text()
+    for stem in ("error_edf", "error_edf_by_macs"):  # the plots differ with a second space
+        assert (tmp_path / "both" / f"{stem}.svg").read_bytes() != \
+            (tmp_path / "alone" / f"{stem}.svg").read_bytes()
+    assert both["axes"] == alone["axes"]  # this study's figures do not change
+    elsewhere = report("elsewhere", "--compare", "tiny", "--compare-storage", str(other))
+    assert [(e["space"], e["n"]) for e in elsewhere["error_edf"]] == [("wide", 4), ("tiny", 2)]
+    capsys.readouterr()
+    assert cli.main(["search", "report", "wide", "--storage", str(journal), "-o",
+                     str(tmp_path / "x"), "--compare", "tinny"]) == 2
+    assert "did you mean 'tiny'" in capsys.readouterr().err
+    assert cli.main(["search", "report", "wide", "--storage", str(journal), "-o",
+                     str(tmp_path / "x"), "--compare", "tiny=wide"]) == 2
+    assert "label 'wide' is taken" in capsys.readouterr().err

@@ -104,6 +104,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "were (with --eval; repeatable)")
     _eval_option(report, required=False)
     report.add_argument("--epochs", type=_positive, help="the baselines' epoch budget")
+    report.add_argument("--compare", action="append", default=[], metavar="STUDY[=LABEL]",
+                        help="another study (another space) drawn beside this one in the error "
+                        "EDFs, labelled LABEL (default: its name; repeatable)")
+    report.add_argument("--compare-storage", metavar="URL",
+                        help="where the --compare studies are (default: --storage)")
     report.add_argument("--format", choices=("text", "json"), default="text",
                         help="the summary on stdout")
     for parser in (run, create, worker, report):
@@ -253,10 +258,32 @@ def _report(args: argparse.Namespace) -> int:
             baselines.append(driver.evaluate_baseline(
                 spec, evaluation, seed=seed, epochs=args.epochs,
                 scratch=out / f"baseline-{i}", library=args.library))
-    path = write_report(study, space, out, baselines=tuple(baselines))
+    others = _compared(args, storage, study.study_name)
+    path = write_report(study, space, out, baselines=tuple(baselines), others=others)
     print(f"wrote {path}", file=sys.stderr)
     _summary(study, args.format, None)
     return 0
+
+
+def _compared(args: argparse.Namespace, storage: Any, name: str) -> dict[str, Any]:
+    """The --compare studies by label (labels must differ from each other and from ``name``)."""
+    from ..search import driver
+    from ..search.storage import open_storage
+
+    if args.compare_storage and not args.compare:
+        raise UsageError("--compare-storage says where the --compare studies are: give "
+                         "--compare STUDY too")
+    if args.compare and args.compare_storage:
+        storage = open_storage(args.compare_storage, several_workers=False)
+    others: dict[str, Any] = {}
+    for item in args.compare:
+        other, _, label = item.partition("=")
+        label = label or other
+        if label in others or label == name:
+            raise UsageError(f"--compare {item}: the label {label!r} is taken (give another: "
+                             f"--compare {other}=LABEL)")
+        others[label] = driver.load_study(storage, other)
+    return others
 
 
 def _status(study: Any, ran: list[int]) -> int:
