@@ -368,3 +368,20 @@ def test_cli_report_compares_spaces(space_file: Path, tmp_path: Path,
     assert cli.main(["search", "report", "wide", "--storage", str(journal), "-o",
                      str(tmp_path / "x"), "--compare", "tiny=wide"]) == 2
     assert "label 'wide' is taken" in capsys.readouterr().err
+
+
+def test_enqueued_trials_are_recorded_and_not_trained_twice(space_file: Path,
+                                                            tmp_path: Path) -> None:
+    space = SearchSpace.read(space_file)
+    quick = load_eval("search_evals:quick")
+    study, _ = run_search(space, quick, tmp_path / "r", 1, artifacts=False)
+    first = study.trials[0]
+    study.enqueue_trial(first.params)  # the same candidate again
+    study, ran = run_search(space, quick, tmp_path / "r", 2, artifacts=False)
+    again = study.trials[1]
+    assert ran == [1] and again.params == first.params
+    assert again.user_attrs["sampled_by"] == "enqueued"
+    assert again.user_attrs["arch_hash"] == first.user_attrs["arch_hash"] == \
+        space.arch_hash(first.params)
+    assert again.user_attrs["reused_from"] == 0 and again.values == first.values
+    assert not (tmp_path / "r" / "trial-1" / "scratch").exists()  # not trained

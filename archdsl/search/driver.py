@@ -277,6 +277,8 @@ class Worker:
         if not self.space.feasible(values):  # only an enqueued trial can get here
             trial.set_user_attr("fail_reason", "the candidate is outside the budget")
             raise EvalFailed("the candidate is outside the budget")
+        if "arch_hash" not in attrs:  # enqueued: the sampler did not see it
+            attrs = {**attrs, **self.enqueued(trial, values)}
         folder = self.out_dir / f"trial-{trial.number}"
         seed = int(self.study.user_attrs.get("seed") or 0) + trial.number
         record = records.TrialRecord(folder, trial, self.space, values, seed,
@@ -288,6 +290,23 @@ class Worker:
             if reused is not None:
                 return reused
         return self.evaluate(trial, record, values, seed)
+
+    def enqueued(self, trial: optuna.Trial, values: dict[str, Any]) -> dict[str, Any]:
+        """Record an enqueued trial's candidate as the sampler records its own (``arch_hash``,
+        ``candidate``, ``sampled_by``), and ``duplicate_of`` when a trial that is running, done
+        or stopped has its architecture (then it is not trained again)."""
+        arch = self.space.arch_hash(values)
+        attrs: dict[str, Any] = {"arch_hash": arch, "candidate": values, "sampled_by": "enqueued"}
+        same = [t for t in self.study.get_trials(deepcopy=False, states=(
+                    TrialState.COMPLETE, TrialState.RUNNING, TrialState.PRUNED))
+                if t.number != trial.number and t.user_attrs.get("arch_hash") == arch
+                and "surplus" not in t.user_attrs]
+        if same:
+            done = [t for t in same if t.state == TrialState.COMPLETE]
+            attrs["duplicate_of"] = min(done or same, key=lambda t: t.number).number
+        for key, value in attrs.items():
+            trial.set_user_attr(key, value)
+        return attrs
 
     def reuse(self, trial: optuna.Trial, record: records.TrialRecord,
               number: int) -> float | tuple[float, ...] | None:
