@@ -385,3 +385,37 @@ def test_enqueued_trials_are_recorded_and_not_trained_twice(space_file: Path,
         space.arch_hash(first.params)
     assert again.user_attrs["reused_from"] == 0 and again.values == first.values
     assert not (tmp_path / "r" / "trial-1" / "scratch").exists()  # not trained
+
+
+def test_ctrl_c_leaves_the_study_resumable(space_file: Path, tmp_path: Path,
+                                           monkeypatch: pytest.MonkeyPatch,
+                                           capsys: pytest.CaptureFixture) -> None:
+    out = tmp_path / "runs"
+    args = ["search", "run", str(space_file), "--eval", "search_evals:interrupt", "-o",
+            str(out), "--trials", "3", "--no-artifacts", "--format", "json"]
+    monkeypatch.setenv("SEARCH_EVAL_INTERRUPT", "1")
+    assert cli.main(args) == 130
+    assert "run the same command again to resume" in capsys.readouterr().err
+    result = json.loads((out / "trial-1" / "result.json").read_text())
+    assert result["state"] == "FAIL" and result["error"] == "interrupted (Ctrl-C)"
+    monkeypatch.delenv("SEARCH_EVAL_INTERRUPT")
+    assert cli.main(args) == 0  # resumes: the interrupted trial does not count
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["states"] == {"COMPLETE": 3, "FAIL": 1}
+    assert [t["state"] for t in doc["trials"]] == ["COMPLETE", "FAIL", "COMPLETE", "COMPLETE"]
+    assert "interrupted (Ctrl-C)" in doc["trials"][1]["note"]
+
+
+def test_spaces_the_search_cannot_use_are_refused_before_any_trial(
+        space_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    plain = tmp_path / "plain.yaml"
+    plain.write_text("name: plain\ninput: [1, 8, 8]\nnetwork: [conv 3x3 4, gap, linear 10]\n",
+                     encoding="utf-8")
+    assert cli.main(["search", "run", str(plain), "--eval", "digits", "-o",
+                     str(tmp_path / "a"), "--trials", "1"]) == 2
+    assert "no choices, so there is nothing to search" in capsys.readouterr().err
+    assert cli.main(["search", "run", str(space_file), "--eval", "mnist", "-o",
+                     str(tmp_path / "b"), "--trials", "1"]) == 2
+    assert "trains on 1x28x28 images but the space's input is 1x8x8" in \
+        capsys.readouterr().err
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()

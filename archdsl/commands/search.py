@@ -197,11 +197,16 @@ def _run(args: argparse.Namespace) -> int:
 
     space = driver.read_space(args.space, args.library)
     evaluation = driver.load_eval(args.eval)
+    driver.check_data(space, evaluation)
+    early_stop = _early_stop(args)
     out = Path(args.output or Path("runs") / Path(args.space).stem)
-    study, ran = driver.run_search(space, evaluation, out, args.trials,
-                                   storage_url=args.storage, study_name=args.study,
-                                   sampler=args.sampler, seed=args.seed, epochs=args.epochs,
-                                   artifacts=args.artifacts, early_stop=_early_stop(args))
+    try:
+        study, ran = driver.run_search(space, evaluation, out, args.trials,
+                                       storage_url=args.storage, study_name=args.study,
+                                       sampler=args.sampler, seed=args.seed, epochs=args.epochs,
+                                       artifacts=args.artifacts, early_stop=early_stop)
+    except KeyboardInterrupt:
+        return _interrupted(args)
     _summary(study, args.format, out)
     return _status(study, ran)
 
@@ -230,11 +235,15 @@ def _worker(args: argparse.Namespace) -> int:
     study = driver.load_study(storage, args.study)
     space = driver.study_space(study, args.space, args.library)
     evaluation = driver.load_eval(args.eval)
+    driver.check_data(space, evaluation)
     out = Path(args.output or Path("runs") / args.study)
     worker = driver.start_worker(study, space, evaluation, out, seed=args.seed,
                                  epochs=args.epochs, artifacts=args.artifacts,
                                  early_stop=_early_stop(args))
-    ran = worker.run(args.trials)
+    try:
+        ran = worker.run(args.trials)
+    except KeyboardInterrupt:
+        return _interrupted(args)
     print(f"worker: {len(ran)} trials of study {args.study!r} in {out}", file=sys.stderr)
     return _status(study, ran)
 
@@ -284,6 +293,14 @@ def _compared(args: argparse.Namespace, storage: Any, name: str) -> dict[str, An
                              f"--compare {other}=LABEL)")
         others[label] = driver.load_study(storage, other)
     return others
+
+
+def _interrupted(args: argparse.Namespace) -> int:
+    """Ctrl-C: the trial under way is failed, marked interrupted so that it does not count."""
+    print(f"archdsl search {args.search_command}: interrupted; the trial under way is marked "
+          "failed (interrupted) and does not count: run the same command again to resume the "
+          "study", file=sys.stderr)
+    return 130
 
 
 def _status(study: Any, ran: list[int]) -> int:

@@ -126,7 +126,31 @@ def read_space(path: str | Path, library: list[str] | None = None) -> Any:
         raise UsageError(f"{path}: no such space file")
     from .space import SearchSpace
 
-    return SearchSpace.read(path, library or None)
+    space = SearchSpace.read(path, library or None)
+    if not space.dimensions:
+        raise UsageError(f"{path}: the spec has no choices, so there is nothing to search (write "
+                         "{choice: [...]}, {int: [low, high]} or {float: [low, high]} where a "
+                         "value may vary: docs/search.md, 'Choices')")
+    return space
+
+
+def check_data(space: Any, evaluation: Evaluation) -> None:
+    """Refuse, before any trial, a space whose input is not the built-in data set's (the input
+    is never a choice, so the default candidate tells for all)."""
+    if evaluation.dataset is None:
+        return
+    from ..errors import SpecErrors
+    from .train import SHAPES
+
+    try:
+        spec = space.resolve(space.satisfying({}) or space.defaults())
+    except SpecErrors:
+        return  # an invalid default candidate: the sampler skips it; trials say the rest
+    want = SHAPES[evaluation.dataset]
+    if tuple(spec.input_shape) != want:
+        raise UsageError(f"{space.path}: --eval {evaluation.name} trains on "
+                         f"{'x'.join(map(str, want))} images but the space's input is "
+                         f"{'x'.join(map(str, spec.input_shape))} (set its input: {list(want)})")
 
 
 def study_space(study: optuna.Study, path: str | Path | None,
@@ -212,8 +236,10 @@ def attach_sampler(study: optuna.Study, space: Any, seed: int | None) -> BudgetS
 
 
 def started(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
-    """Every trial some worker began (complete, running, failed or pruned)."""
-    return [t for t in study.get_trials(deepcopy=False) if t.state != TrialState.WAITING]
+    """Every trial some worker began (complete, running, failed or pruned), except those
+    interrupted (Ctrl-C): resuming the study runs them again."""
+    return [t for t in study.get_trials(deepcopy=False)
+            if t.state != TrialState.WAITING and not t.user_attrs.get("interrupted")]
 
 
 # --- the worker -------------------------------------------------------------------------------
@@ -262,9 +288,20 @@ class Worker:
     # --- one trial ------------------------------------------------------------------------------
     def objective(self, trial: optuna.Trial) -> float | tuple[float, ...]:
         self.ran.append(trial.number)
+        try:
+            return self.trial(trial)
+        except KeyboardInterrupt:
+            # Optuna marks it FAIL and lets the interrupt through; marked so, it does not count
+            # among the study's trials, and running the same command again resumes the study.
+            trial.set_user_attr("interrupted", True)
+            trial.set_user_attr("fail_reason", "interrupted (Ctrl-C)")
+            raise
+
+    def trial(self, trial: optuna.Trial) -> float | tuple[float, ...]:
         storage = self.study._storage
         attrs = storage.get_trial(trial._trial_id).user_attrs  # what the sampler wrote
-        if self.n_trials is not None and trial.number >= self.n_trials:
+        if self.n_trials is not None and sum(
+                t.number < trial.number for t in started(self.study)) >= self.n_trials:
             trial.set_user_attr("surplus", True)  # another worker began the last trial first
             raise optuna.TrialPruned("the study had its n_trials when this trial began")
         if attrs.get("no_candidate"):
@@ -348,6 +385,11 @@ class Worker:
             metrics = dict(self.evaluation.fn(model, spec, context))
             metrics = {str(k): float(v) for k, v in metrics.items()}
             objective = self.objective_values(metrics, values)
+        except KeyboardInterrupt:
+            record.write_result({"state": "FAIL", "error": "interrupted (Ctrl-C)",
+                                 "curve": context.curve, "time": time.time() - start,
+                                 "started": start})
+            raise
         except Exception as exc:  # noqa: BLE001 -- any failure of the user's code fails the trial
             tb = traceback.format_exc()
             record.write_result({"state": "FAIL", "error": f"{type(exc).__name__}: {exc}",
