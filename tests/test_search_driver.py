@@ -341,7 +341,12 @@ def test_cli_report_compares_spaces(space_file: Path, tmp_path: Path,
     def report(out: str, *more: str) -> dict:
         assert cli.main(["search", "report", "wide", "--storage", str(journal), "-o",
                          str(tmp_path / out), *more]) == 0
-        return json.loads((tmp_path / out / "report.json").read_text())
+        doc = json.loads((tmp_path / out / "report.json").read_text())
+        printed = capsys.readouterr().out  # the trials, then the fronts' tables
+        front = doc["axes"]["macs"]["best_at_budget"]
+        assert printed.index("study 'wide'") < printed.index("Best accuracy at each macs budget")
+        assert f"{front[0]['macs']:,}" in printed.split("each macs budget")[1]
+        return doc
 
     def errors(study: optuna.Study) -> list[float]:
         return sorted(1 - t.values[0] for t in study.trials)

@@ -16,6 +16,7 @@ calls function(model, spec, context) -> {metric: value} (see docs/search.md).
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import sys
 import warnings
@@ -268,9 +269,13 @@ def _report(args: argparse.Namespace) -> int:
                 spec, evaluation, seed=seed, epochs=args.epochs,
                 scratch=out / f"baseline-{i}", library=args.library))
     others = _compared(args, storage, study.study_name)
-    path = write_report(study, space, out, baselines=tuple(baselines), others=others)
+    tables = io.StringIO()  # the fronts' tables (and proxies' correlations), shown after the trials
+    path = write_report(study, space, out, baselines=tuple(baselines), others=others,
+                        echo=tables)
     print(f"wrote {path}", file=sys.stderr)
     _summary(study, args.format, None)
+    if args.format == "text":
+        print(f"\n{tables.getvalue()}", end="")
     return 0
 
 
