@@ -200,7 +200,7 @@ def test_cli_report_passes_study_space_and_baselines(space_file: Path, tmp_path:
 
     calls = []
 
-    def write_report(study, space, out_dir, baselines=(), others=None):
+    def write_report(study, space, out_dir, baselines=(), others=None, echo=None):
         assert others == {}  # no --compare
         calls.append((study.study_name, space.path, Path(out_dir), baselines))
         return Path(out_dir) / "report.md"
