@@ -200,7 +200,8 @@ def test_cli_report_passes_study_space_and_baselines(space_file: Path, tmp_path:
 
     calls = []
 
-    def write_report(study, space, out_dir, baselines=()):
+    def write_report(study, space, out_dir, baselines=(), others=None, echo=None):
+        assert others == {}  # no --compare
         calls.append((study.study_name, space.path, Path(out_dir), baselines))
         return Path(out_dir) / "report.md"
 
@@ -259,3 +260,167 @@ def test_digits_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture) -> Non
         assert space.feasible(t["candidate"])
         assert t["values"][1] == space.cost(t["candidate"]).macs <= space.budget.high
     assert len({space.arch_hash(t["candidate"]) for t in doc["trials"]}) == 8
+
+
+def test_early_stop_stops_dear_worse_trials_never_cheap_ones(
+        space_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """search_evals:costly gives dearer networks a worse curve at every step. With
+    --early-stop (2 peers, quantile 0.5, warm-up 2) a trial stops at the first step s >= 2
+    where at least 2 earlier trials costing no more (params: the budget's metric) reached s and
+    at least half of them are strictly better, i.e. strictly cheaper: worked out here from the
+    trials' costs and curve lengths, not by the rule's code."""
+    import math
+
+    out = tmp_path / "runs"
+    assert cli.main(["search", "run", str(space_file), "--eval", "search_evals:costly", "-o",
+                     str(out), "--trials", "10", "--no-artifacts", "--early-stop",
+                     "--early-stop-peers", "2", "--early-stop-warmup", "2"]) == 0
+    assert "stopped early at step" in capsys.readouterr().err
+    study = optuna.load_study(study_name="digits_small", storage=optuna.storages.JournalStorage(
+        optuna.storages.journal.JournalFileBackend(str(out / "study.journal"))))
+    trials = sorted(study.trials, key=lambda t: t.number)
+    stopped, cheap_kept = 0, 0
+    for i, t in enumerate(trials):
+        cost, earlier = t.user_attrs["params"], trials[:i]
+        want = None
+        for step in (2, 3, 4):
+            peers = [e for e in earlier if e.user_attrs["params"] <= cost
+                     and len(e.user_attrs["curve"]) >= step]
+            better = [e for e in peers if e.user_attrs["params"] < cost]
+            if len(peers) >= 2 and len(better) >= max(1, math.ceil(0.5 * len(peers))):
+                want = step
+                break
+        result = json.loads((out / f"trial-{t.number}" / "result.json").read_text())
+        curve = t.user_attrs["curve"]
+        assert [list(p) for p in result["curve"]] == curve  # one curve, written live and at end
+        assert [s for s, _ in curve] == list(range(1, len(curve) + 1))  # no step twice
+        assert result["stopped_early"] is (want is not None) is t.user_attrs["stopped_early"]
+        if want is None:
+            assert t.state == optuna.trial.TrialState.COMPLETE and len(curve) == 4
+            cheapest = all(e.user_attrs["params"] > cost for e in earlier)
+            cheap_kept += cheapest and len(earlier) >= 2
+        else:
+            stopped += 1
+            assert t.state == optuna.trial.TrialState.PRUNED and result["state"] == "PRUNED"
+            assert len(curve) == want and "beat it at step" in t.user_attrs["stop_reason"]
+    assert stopped >= 2 and cheap_kept >= 1  # both cases happened in this run
+
+
+def test_early_stop_options_need_early_stop(space_file: Path, tmp_path: Path,
+                                            capsys: pytest.CaptureFixture) -> None:
+    args = ["search", "run", str(space_file), "--eval", "search_evals:costly", "-o",
+            str(tmp_path / "r"), "--trials", "1"]
+    assert cli.main([*args, "--early-stop-peers", "3"]) == 2
+    assert "give --early-stop too" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        cli.main([*args, "--early-stop", "--early-stop-quantile", "1.5"])
+    assert "at most 1" in capsys.readouterr().err
+
+
+@pytest.mark.slow  # three reports of plots: about 10 s
+def test_cli_report_compares_spaces(space_file: Path, tmp_path: Path,
+                                    capsys: pytest.CaptureFixture) -> None:
+    """--compare STUDY=LABEL puts another study's trials beside this one's in the error EDFs
+    (the plots and report.json's error_edf), from the same storage or --compare-storage."""
+    import numpy as np
+
+    tiny = tmp_path / "tiny.yaml"
+    tiny.write_text(SPACE.replace("[4, 8, 16, 32]", "[2, 3]"), encoding="utf-8")
+    journal, other = tmp_path / "study.journal", tmp_path / "other.journal"
+    quick = load_eval("search_evals:quick")
+    studies = {"wide": run_search(SearchSpace.read(space_file), quick, tmp_path / "a", 4,
+                                  storage_url=str(journal), study_name="wide",
+                                  artifacts=False)[0],
+               "tiny": run_search(SearchSpace.read(tiny), quick, tmp_path / "b", 3,
+                                  storage_url=str(journal), study_name="tiny",
+                                  artifacts=False)[0]}
+    run_search(SearchSpace.read(tiny), quick, tmp_path / "c", 2, storage_url=str(other),
+               study_name="tiny", artifacts=False)
+    capsys.readouterr()
+
+    def report(out: str, *more: str) -> dict:
+        assert cli.main(["search", "report", "wide", "--storage", str(journal), "-o",
+                         str(tmp_path / out), *more]) == 0
+        doc = json.loads((tmp_path / out / "report.json").read_text())
+        printed = capsys.readouterr().out  # the trials, then the fronts' tables
+        front = doc["axes"]["macs"]["best_at_budget"]
+        assert printed.index("study 'wide'") < printed.index("Best accuracy at each macs budget")
+        assert f"{front[0]['macs']:,}" in printed.split("each macs budget")[1]
+        return doc
+
+    def errors(study: optuna.Study) -> list[float]:
+        return sorted(1 - t.values[0] for t in study.trials)
+
+    alone = report("alone")
+    assert [(e["space"], e["n"]) for e in alone["error_edf"]] == [("wide", 4)]
+    both = report("both", "--compare", "tiny=two widths")
+    assert [(e["space"], e["n"]) for e in both["error_edf"]] == [("wide", 4), ("two widths", 3)]
+    for entry, name in zip(both["error_edf"], ("wide", "tiny"), strict=True):
+        e = errors(studies[name])
+        assert entry["error"]["min"] == e[0] and entry["error"]["max"] == e[-1]
+        assert entry["error"]["median"] == pytest.approx(float(np.median(e)))
+    assert "| two widths | 3 |" in (tmp_path / "both" / "report.md").read_text()
+    for stem in ("error_edf", "error_edf_by_macs"):  # the plots differ with a second space
+        assert (tmp_path / "both" / f"{stem}.svg").read_bytes() != \
+            (tmp_path / "alone" / f"{stem}.svg").read_bytes()
+    assert both["axes"] == alone["axes"]  # this study's figures do not change
+    elsewhere = report("elsewhere", "--compare", "tiny", "--compare-storage", str(other))
+    assert [(e["space"], e["n"]) for e in elsewhere["error_edf"]] == [("wide", 4), ("tiny", 2)]
+    capsys.readouterr()
+    assert cli.main(["search", "report", "wide", "--storage", str(journal), "-o",
+                     str(tmp_path / "x"), "--compare", "tinny"]) == 2
+    assert "did you mean 'tiny'" in capsys.readouterr().err
+    assert cli.main(["search", "report", "wide", "--storage", str(journal), "-o",
+                     str(tmp_path / "x"), "--compare", "tiny=wide"]) == 2
+    assert "label 'wide' is taken" in capsys.readouterr().err
+
+
+def test_enqueued_trials_are_recorded_and_not_trained_twice(space_file: Path,
+                                                            tmp_path: Path) -> None:
+    space = SearchSpace.read(space_file)
+    quick = load_eval("search_evals:quick")
+    study, _ = run_search(space, quick, tmp_path / "r", 1, artifacts=False)
+    first = study.trials[0]
+    study.enqueue_trial(first.params)  # the same candidate again
+    study, ran = run_search(space, quick, tmp_path / "r", 2, artifacts=False)
+    again = study.trials[1]
+    assert ran == [1] and again.params == first.params
+    assert again.user_attrs["sampled_by"] == "enqueued"
+    assert again.user_attrs["arch_hash"] == first.user_attrs["arch_hash"] == \
+        space.arch_hash(first.params)
+    assert again.user_attrs["reused_from"] == 0 and again.values == first.values
+    assert not (tmp_path / "r" / "trial-1" / "scratch").exists()  # not trained
+
+
+def test_ctrl_c_leaves_the_study_resumable(space_file: Path, tmp_path: Path,
+                                           monkeypatch: pytest.MonkeyPatch,
+                                           capsys: pytest.CaptureFixture) -> None:
+    out = tmp_path / "runs"
+    args = ["search", "run", str(space_file), "--eval", "search_evals:interrupt", "-o",
+            str(out), "--trials", "3", "--no-artifacts", "--format", "json"]
+    monkeypatch.setenv("SEARCH_EVAL_INTERRUPT", "1")
+    assert cli.main(args) == 130
+    assert "run the same command again to resume" in capsys.readouterr().err
+    result = json.loads((out / "trial-1" / "result.json").read_text())
+    assert result["state"] == "FAIL" and result["error"] == "interrupted (Ctrl-C)"
+    monkeypatch.delenv("SEARCH_EVAL_INTERRUPT")
+    assert cli.main(args) == 0  # resumes: the interrupted trial does not count
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["states"] == {"COMPLETE": 3, "FAIL": 1}
+    assert [t["state"] for t in doc["trials"]] == ["COMPLETE", "FAIL", "COMPLETE", "COMPLETE"]
+    assert "interrupted (Ctrl-C)" in doc["trials"][1]["note"]
+
+
+def test_spaces_the_search_cannot_use_are_refused_before_any_trial(
+        space_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    plain = tmp_path / "plain.yaml"
+    plain.write_text("name: plain\ninput: [1, 8, 8]\nnetwork: [conv 3x3 4, gap, linear 10]\n",
+                     encoding="utf-8")
+    assert cli.main(["search", "run", str(plain), "--eval", "digits", "-o",
+                     str(tmp_path / "a"), "--trials", "1"]) == 2
+    assert "no choices, so there is nothing to search" in capsys.readouterr().err
+    assert cli.main(["search", "run", str(space_file), "--eval", "mnist", "-o",
+                     str(tmp_path / "b"), "--trials", "1"]) == 2
+    assert "trains on 1x28x28 images but the space's input is 1x8x8" in \
+        capsys.readouterr().err
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()

@@ -1,8 +1,10 @@
 """Scale-out: `archdsl search worker` processes sharing one study, on a throw-away PostgreSQL
-server (one worker killed mid-trial) and on a journal file."""
+server (one worker killed mid-trial) and on a journal file; the PostgreSQL study's report equals
+the report of its candidates run again in one process."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -58,7 +60,7 @@ def test_postgres_four_workers_one_killed(postgres_url: str, tmp_path: Path) -> 
     assert create.wait(120) == 0, create.stderr.read()
     out = tmp_path / "runs"
     workers = [archdsl("search", "worker", "s4", "--storage", postgres_url, "--eval",
-                       "search_evals:quick", "-o", str(out), "--heartbeat", "1", "--grace", "5",
+                       "search_evals:arch", "-o", str(out), "--heartbeat", "1", "--grace", "5",
                        "--no-artifacts", sleep=1.5)
                for _ in range(4)]
     storage = open_storage(postgres_url, several_workers=True)
@@ -91,6 +93,55 @@ def test_postgres_four_workers_one_killed(postgres_url: str, tmp_path: Path) -> 
     assert len(complete) == n - 1
     pids = {t.user_attrs["pid"] for t in complete}
     assert len(pids) >= 2
+
+    # The report equals one made from the same trials run on one machine.
+    report = archdsl("search", "report", "s4", "--storage", postgres_url, "-o",
+                     str(tmp_path / "pg-report"))
+    assert report.wait(120) == 0, report.stderr.read()
+    scaled = json.loads((tmp_path / "pg-report" / "report.json").read_text())
+    alone = one_machine(space_file, complete, tmp_path)
+    assert scaled["trials"]["by_state"].get("FAIL") == 1
+    assert canonical(scaled) == canonical(alone)
+    assert len(canonical(alone)["records"]) == n - 1
+
+
+def one_machine(space_file: Path, trials: list[optuna.trial.FrozenTrial],
+                tmp_path: Path) -> dict:
+    """Run the candidates of ``trials`` again, in their order, in one `archdsl search run`
+    process (a journal study of the same name with them enqueued), and report it."""
+    url = f"journal:{tmp_path / 'alone.journal'}"
+    create = archdsl("search", "create", str(space_file), "--storage", url, "--study", "s4",
+                     "--trials", str(len(trials)))
+    assert create.wait(120) == 0, create.stderr.read()
+    study = optuna.load_study(study_name="s4", storage=open_storage(url, several_workers=False))
+    for t in sorted(trials, key=lambda t: t.number):
+        study.enqueue_trial(t.params)
+    run = archdsl("search", "run", str(space_file), "--storage", url, "--study", "s4",
+                  "--trials", str(len(trials)), "--eval", "search_evals:arch", "-o",
+                  str(tmp_path / "alone"), "--no-artifacts")
+    assert run.wait(180) == 0, run.stderr.read()
+    report = archdsl("search", "report", "s4", "--storage", url, "-o",
+                     str(tmp_path / "alone-report"))
+    assert report.wait(120) == 0, report.stderr.read()
+    return json.loads((tmp_path / "alone-report" / "report.json").read_text())
+
+
+def canonical(report: dict) -> dict:
+    """report.json less what only the scale-out has: the trials that did not complete (the
+    killed worker's, and surplus ones begun after the study had its trials) with the counts
+    by state ("trials"), and the trial numbers those took (the rest renumbered in order)."""
+    keep = sorted(r["number"] for r in report["records"] if r["state"] == "COMPLETE")
+    new = {old: i for i, old in enumerate(keep)}
+    out = {k: v for k, v in report.items() if k != "trials"}
+    out["records"] = [{**r, "number": new[r["number"]]} for r in report["records"]
+                      if r["number"] in new]
+    out["axes"] = {cost: {**axis, "front": [new[n] for n in axis["front"]],
+                          "hypervolume_curve": [[new[n], hv] for n, hv in
+                                                axis["hypervolume_curve"]],
+                          "best_at_budget": [{**b, "trial": new[b["trial"]]}
+                                             for b in axis["best_at_budget"]]}
+                   for cost, axis in report["axes"].items()}
+    return out
 
 
 def test_journal_two_processes(tmp_path: Path) -> None:

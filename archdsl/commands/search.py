@@ -16,6 +16,7 @@ calls function(model, spec, context) -> {metric: value} (see docs/search.md).
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import sys
 import warnings
@@ -104,6 +105,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "were (with --eval; repeatable)")
     _eval_option(report, required=False)
     report.add_argument("--epochs", type=_positive, help="the baselines' epoch budget")
+    report.add_argument("--compare", action="append", default=[], metavar="STUDY[=LABEL]",
+                        help="another study (another space) drawn beside this one in the error "
+                        "EDFs, labelled LABEL (default: its name; repeatable)")
+    report.add_argument("--compare-storage", metavar="URL",
+                        help="where the --compare studies are (default: --storage)")
     report.add_argument("--format", choices=("text", "json"), default="text",
                         help="the summary on stdout")
     for parser in (run, create, worker, report):
@@ -129,6 +135,42 @@ def _trial_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--epochs", type=_positive, help="the epoch budget of every trial")
     p.add_argument("--no-artifacts", dest="artifacts", action="store_false",
                    help="do not copy the trial files into Optuna's artifact store")
+    stop = p.add_argument_group(
+        "early stopping", "stop a trial (PRUNED, stopped_early in its result) at a step where "
+        "trials that cost no more (the budget's metric, else MACs) beat it")
+    stop.add_argument("--early-stop", action="store_true",
+                      help="stop trials early with the cost-aware rule")
+    stop.add_argument("--early-stop-peers", type=_positive, default=4, metavar="N",
+                      help="at least N cheaper trials must have reached the step (default 4)")
+    stop.add_argument("--early-stop-quantile", type=_share, default=0.5, metavar="Q",
+                      help="stop when at least Q of them are better (0 < Q <= 1; default 0.5)")
+    stop.add_argument("--early-stop-warmup", type=_positive, default=1, metavar="STEPS",
+                      help="never before this step (default 1)")
+
+
+def _share(text: str) -> float:
+    try:
+        q = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 < q <= 1:
+        raise argparse.ArgumentTypeError("must be above 0 and at most 1")
+    return q
+
+
+def _early_stop(args: argparse.Namespace) -> Any:
+    """The EarlyStop settings of --early-stop (None without it; its options alone are refused)."""
+    from ..search.driver import EarlyStop
+
+    given = [f"--early-stop-{k}" for k, default in (("peers", 4), ("quantile", 0.5),
+                                                     ("warmup", 1))
+             if getattr(args, f"early_stop_{k}") != default]
+    if not args.early_stop:
+        if given:
+            raise UsageError(f"{given[0]} tunes --early-stop: give --early-stop too")
+        return None
+    return EarlyStop(min_peers=args.early_stop_peers, quantile=args.early_stop_quantile,
+                     warmup=args.early_stop_warmup)
 
 
 def _positive(text: str) -> int:
@@ -156,11 +198,16 @@ def _run(args: argparse.Namespace) -> int:
 
     space = driver.read_space(args.space, args.library)
     evaluation = driver.load_eval(args.eval)
+    driver.check_data(space, evaluation)
+    early_stop = _early_stop(args)
     out = Path(args.output or Path("runs") / Path(args.space).stem)
-    study, ran = driver.run_search(space, evaluation, out, args.trials,
-                                   storage_url=args.storage, study_name=args.study,
-                                   sampler=args.sampler, seed=args.seed, epochs=args.epochs,
-                                   artifacts=args.artifacts)
+    try:
+        study, ran = driver.run_search(space, evaluation, out, args.trials,
+                                       storage_url=args.storage, study_name=args.study,
+                                       sampler=args.sampler, seed=args.seed, epochs=args.epochs,
+                                       artifacts=args.artifacts, early_stop=early_stop)
+    except KeyboardInterrupt:
+        return _interrupted(args)
     _summary(study, args.format, out)
     return _status(study, ran)
 
@@ -189,10 +236,15 @@ def _worker(args: argparse.Namespace) -> int:
     study = driver.load_study(storage, args.study)
     space = driver.study_space(study, args.space, args.library)
     evaluation = driver.load_eval(args.eval)
+    driver.check_data(space, evaluation)
     out = Path(args.output or Path("runs") / args.study)
     worker = driver.start_worker(study, space, evaluation, out, seed=args.seed,
-                                 epochs=args.epochs, artifacts=args.artifacts)
-    ran = worker.run(args.trials)
+                                 epochs=args.epochs, artifacts=args.artifacts,
+                                 early_stop=_early_stop(args))
+    try:
+        ran = worker.run(args.trials)
+    except KeyboardInterrupt:
+        return _interrupted(args)
     print(f"worker: {len(ran)} trials of study {args.study!r} in {out}", file=sys.stderr)
     return _status(study, ran)
 
@@ -216,10 +268,44 @@ def _report(args: argparse.Namespace) -> int:
             baselines.append(driver.evaluate_baseline(
                 spec, evaluation, seed=seed, epochs=args.epochs,
                 scratch=out / f"baseline-{i}", library=args.library))
-    path = write_report(study, space, out, baselines=tuple(baselines))
+    others = _compared(args, storage, study.study_name)
+    tables = io.StringIO()  # the fronts' tables (and proxies' correlations), shown after the trials
+    path = write_report(study, space, out, baselines=tuple(baselines), others=others,
+                        echo=tables)
     print(f"wrote {path}", file=sys.stderr)
     _summary(study, args.format, None)
+    if args.format == "text":
+        print(f"\n{tables.getvalue()}", end="")
     return 0
+
+
+def _compared(args: argparse.Namespace, storage: Any, name: str) -> dict[str, Any]:
+    """The --compare studies by label (labels must differ from each other and from ``name``)."""
+    from ..search import driver
+    from ..search.storage import open_storage
+
+    if args.compare_storage and not args.compare:
+        raise UsageError("--compare-storage says where the --compare studies are: give "
+                         "--compare STUDY too")
+    if args.compare and args.compare_storage:
+        storage = open_storage(args.compare_storage, several_workers=False)
+    others: dict[str, Any] = {}
+    for item in args.compare:
+        other, _, label = item.partition("=")
+        label = label or other
+        if label in others or label == name:
+            raise UsageError(f"--compare {item}: the label {label!r} is taken (give another: "
+                             f"--compare {other}=LABEL)")
+        others[label] = driver.load_study(storage, other)
+    return others
+
+
+def _interrupted(args: argparse.Namespace) -> int:
+    """Ctrl-C: the trial under way is failed, marked interrupted so that it does not count."""
+    print(f"archdsl search {args.search_command}: interrupted; the trial under way is marked "
+          "failed (interrupted) and does not count: run the same command again to resume the "
+          "study", file=sys.stderr)
+    return 130
 
 
 def _status(study: Any, ran: list[int]) -> int:

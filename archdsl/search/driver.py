@@ -37,6 +37,7 @@ from .. import __version__
 from ..usage import UsageError
 from . import records
 from .sampler import BudgetSampler, is_active, make_inner, suggest
+from .stopping import CostAwareStopping, StudyStopper
 from .storage import open_storage, stale_key
 
 BUILTIN_EVALS = ("digits", "mnist")  # archdsl.search.train.evaluate on that data set
@@ -65,15 +66,27 @@ class EvalContext:
     curve: list[tuple[int, float]] = field(default_factory=list)
     stop: Callable[[int, float], bool] | None = None  # early stopping (True: stop now)
     trial: optuna.Trial | None = None
+    stopper: StudyStopper | None = None  # --early-stop: the cost-aware rule on the study
+    stop_reason: str | None = None  # why the last report said stop (None: it did not)
 
     def report(self, step: int, value: float) -> bool:
         """Record an intermediate value; True when the trial should stop now."""
-        self.curve.append((int(step), float(value)))
+        step, value = int(step), float(value)
+        self.curve.append((step, value))
         if self.trial is not None and len(self.trial.study.directions) == 1:
             # Shown by optuna-dashboard (single-objective studies only). Optuna's pruners are
-            # not asked: the studies have none (NopPruner); stopping is ``stop``'s business.
-            self.trial.report(float(value), int(step))
-        return bool(self.stop and self.stop(int(step), float(value)))
+            # not asked: the studies have none (NopPruner); stopping is decided here.
+            self.trial.report(value, step)
+        self.stop_reason = None
+        if self.stop is not None and self.stop(step, value):
+            self.stop_reason = "asked by the context's stop function"
+        if self.stopper is not None and self.trial is not None:
+            # The stopper publishes this curve (user attribute ``curve``) for the other
+            # trials' decisions; the driver writes the same list again at the end.
+            decision = self.stopper.decide(self.trial, self.curve)
+            if decision.stop:
+                self.stop_reason = decision.reason
+        return self.stop_reason is not None
 
 
 @dataclass
@@ -113,7 +126,31 @@ def read_space(path: str | Path, library: list[str] | None = None) -> Any:
         raise UsageError(f"{path}: no such space file")
     from .space import SearchSpace
 
-    return SearchSpace.read(path, library or None)
+    space = SearchSpace.read(path, library or None)
+    if not space.dimensions:
+        raise UsageError(f"{path}: the spec has no choices, so there is nothing to search (write "
+                         "{choice: [...]}, {int: [low, high]} or {float: [low, high]} where a "
+                         "value may vary: docs/search.md, 'Choices')")
+    return space
+
+
+def check_data(space: Any, evaluation: Evaluation) -> None:
+    """Refuse, before any trial, a space whose input is not the built-in data set's (the input
+    is never a choice, so the default candidate tells for all)."""
+    if evaluation.dataset is None:
+        return
+    from ..errors import SpecErrors
+    from .train import SHAPES
+
+    try:
+        spec = space.resolve(space.satisfying({}) or space.defaults())
+    except SpecErrors:
+        return  # an invalid default candidate: the sampler skips it; trials say the rest
+    want = SHAPES[evaluation.dataset]
+    if tuple(spec.input_shape) != want:
+        raise UsageError(f"{space.path}: --eval {evaluation.name} trains on "
+                         f"{'x'.join(map(str, want))} images but the space's input is "
+                         f"{'x'.join(map(str, spec.input_shape))} (set its input: {list(want)})")
 
 
 def study_space(study: optuna.Study, path: str | Path | None,
@@ -199,8 +236,10 @@ def attach_sampler(study: optuna.Study, space: Any, seed: int | None) -> BudgetS
 
 
 def started(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
-    """Every trial some worker began (complete, running, failed or pruned)."""
-    return [t for t in study.get_trials(deepcopy=False) if t.state != TrialState.WAITING]
+    """Every trial some worker began (complete, running, failed or pruned), except those
+    interrupted (Ctrl-C): resuming the study runs them again."""
+    return [t for t in study.get_trials(deepcopy=False)
+            if t.state != TrialState.WAITING and not t.user_attrs.get("interrupted")]
 
 
 # --- the worker -------------------------------------------------------------------------------
@@ -215,7 +254,7 @@ class Worker:
     sampler: BudgetSampler
     epochs: int | None = None
     artifacts: bool = True
-    stop: Callable[[int, float], bool] | None = None
+    stopper: StudyStopper | None = None
     log: Callable[[str], None] = field(default=lambda line: print(line, file=sys.stderr))
     ran: list[int] = field(default_factory=list)
 
@@ -249,9 +288,20 @@ class Worker:
     # --- one trial ------------------------------------------------------------------------------
     def objective(self, trial: optuna.Trial) -> float | tuple[float, ...]:
         self.ran.append(trial.number)
+        try:
+            return self.trial(trial)
+        except KeyboardInterrupt:
+            # Optuna marks it FAIL and lets the interrupt through; marked so, it does not count
+            # among the study's trials, and running the same command again resumes the study.
+            trial.set_user_attr("interrupted", True)
+            trial.set_user_attr("fail_reason", "interrupted (Ctrl-C)")
+            raise
+
+    def trial(self, trial: optuna.Trial) -> float | tuple[float, ...]:
         storage = self.study._storage
         attrs = storage.get_trial(trial._trial_id).user_attrs  # what the sampler wrote
-        if self.n_trials is not None and trial.number >= self.n_trials:
+        if self.n_trials is not None and sum(
+                t.number < trial.number for t in started(self.study)) >= self.n_trials:
             trial.set_user_attr("surplus", True)  # another worker began the last trial first
             raise optuna.TrialPruned("the study had its n_trials when this trial began")
         if attrs.get("no_candidate"):
@@ -264,6 +314,8 @@ class Worker:
         if not self.space.feasible(values):  # only an enqueued trial can get here
             trial.set_user_attr("fail_reason", "the candidate is outside the budget")
             raise EvalFailed("the candidate is outside the budget")
+        if "arch_hash" not in attrs:  # enqueued: the sampler did not see it
+            attrs = {**attrs, **self.enqueued(trial, values)}
         folder = self.out_dir / f"trial-{trial.number}"
         seed = int(self.study.user_attrs.get("seed") or 0) + trial.number
         record = records.TrialRecord(folder, trial, self.space, values, seed,
@@ -275,6 +327,23 @@ class Worker:
             if reused is not None:
                 return reused
         return self.evaluate(trial, record, values, seed)
+
+    def enqueued(self, trial: optuna.Trial, values: dict[str, Any]) -> dict[str, Any]:
+        """Record an enqueued trial's candidate as the sampler records its own (``arch_hash``,
+        ``candidate``, ``sampled_by``), and ``duplicate_of`` when a trial that is running, done
+        or stopped has its architecture (then it is not trained again)."""
+        arch = self.space.arch_hash(values)
+        attrs: dict[str, Any] = {"arch_hash": arch, "candidate": values, "sampled_by": "enqueued"}
+        same = [t for t in self.study.get_trials(deepcopy=False, states=(
+                    TrialState.COMPLETE, TrialState.RUNNING, TrialState.PRUNED))
+                if t.number != trial.number and t.user_attrs.get("arch_hash") == arch
+                and "surplus" not in t.user_attrs]
+        if same:
+            done = [t for t in same if t.state == TrialState.COMPLETE]
+            attrs["duplicate_of"] = min(done or same, key=lambda t: t.number).number
+        for key, value in attrs.items():
+            trial.set_user_attr(key, value)
+        return attrs
 
     def reuse(self, trial: optuna.Trial, record: records.TrialRecord,
               number: int) -> float | tuple[float, ...] | None:
@@ -308,7 +377,7 @@ class Worker:
         scratch.mkdir(parents=True, exist_ok=True)
         context = EvalContext(dataset=self.evaluation.dataset, seed=seed, epochs=self.epochs,
                               knobs=dict(self.space.training_knobs(values)), scratch=scratch,
-                              trial_number=trial.number, stop=self.stop, trial=trial)
+                              trial_number=trial.number, trial=trial, stopper=self.stopper)
         start = time.time()
         try:
             spec = self.space.resolve(values)
@@ -316,6 +385,11 @@ class Worker:
             metrics = dict(self.evaluation.fn(model, spec, context))
             metrics = {str(k): float(v) for k, v in metrics.items()}
             objective = self.objective_values(metrics, values)
+        except KeyboardInterrupt:
+            record.write_result({"state": "FAIL", "error": "interrupted (Ctrl-C)",
+                                 "curve": context.curve, "time": time.time() - start,
+                                 "started": start})
+            raise
         except Exception as exc:  # noqa: BLE001 -- any failure of the user's code fails the trial
             tb = traceback.format_exc()
             record.write_result({"state": "FAIL", "error": f"{type(exc).__name__}: {exc}",
@@ -325,16 +399,27 @@ class Worker:
             trial.set_user_attr("traceback", tb[-8000:])
             self.log(f"trial {trial.number} failed: {type(exc).__name__}: {exc}")
             raise EvalFailed(str(exc)) from exc
-        record.write_result({"state": "COMPLETE", "metrics": metrics, "curve": context.curve,
+        stopped = context.stop_reason is not None  # the last report said stop
+        record.write_result({"state": "PRUNED" if stopped else "COMPLETE", "metrics": metrics,
+                             "curve": context.curve, "stopped_early": stopped,
+                             **({"stop_reason": context.stop_reason} if stopped else {}),
                              "objectives": dict(zip([n for n, _ in objectives_of(self.space)],
                                                     objective, strict=True)),
                              "time": time.time() - start, "started": start,
                              "eval": self.evaluation.name})
         trial.set_user_attr("metrics", metrics)
-        trial.set_user_attr("curve", context.curve)
-        self.log(f"trial {trial.number}: " + ", ".join(
-            f"{n}={v:.4g}" for (n, _), v in zip(objectives_of(self.space), objective,
-                                                strict=True)))
+        trial.set_user_attr("curve", [list(p) for p in context.curve])
+        trial.set_user_attr("stopped_early", stopped)
+        text = ", ".join(f"{n}={v:.4g}" for (n, _), v in zip(objectives_of(self.space),
+                                                              objective, strict=True))
+        if stopped:
+            # Stopped early: PRUNED, as Optuna calls it, so that it is neither on the front nor
+            # in the error EDFs with a half-trained score; its architecture is not tried again.
+            trial.set_user_attr("stop_reason", context.stop_reason)
+            self.log(f"trial {trial.number} stopped early at step {context.curve[-1][0]}: "
+                     f"{context.stop_reason} ({text})")
+            raise optuna.TrialPruned(context.stop_reason)
+        self.log(f"trial {trial.number}: {text}")
         return objective[0] if len(objective) == 1 else objective
 
     def objective_values(self, metrics: dict[str, float],
@@ -401,18 +486,39 @@ def evaluate_baseline(path: str | Path, evaluation: Evaluation, *, seed: int,
 
 
 # --- the three entry points -------------------------------------------------------------------
+@dataclass(frozen=True)
+class EarlyStop:
+    """``--early-stop``'s settings (see :class:`archdsl.search.stopping.CostAwareStopping`)."""
+
+    min_peers: int = 4
+    quantile: float = 0.5
+    warmup: int = 1
+
+
+def make_stopper(space: Any, settings: EarlyStop) -> StudyStopper:
+    """The cost-aware rule for this space: trials are compared on the cost of the budget's
+    metric (else MACs), and the reported value in the direction of the first objective that is
+    not a cost (accuracy, maximised, by default)."""
+    direction = next((d for n, d in objectives_of(space) if n not in COST_METRICS), "maximize")
+    budget = getattr(space, "budget", None)
+    rule = CostAwareStopping(direction=direction, min_peers=settings.min_peers,
+                             warmup_steps=settings.warmup, quantile=settings.quantile)
+    return StudyStopper(rule, cost_attr=budget.metric if budget is not None else "macs")
+
+
 def start_worker(study: optuna.Study, space: Any, evaluation: Evaluation, out_dir: Path, *,
                  seed: int | None = None, epochs: int | None = None,
-                 artifacts: bool = True) -> Worker:
+                 artifacts: bool = True, early_stop: EarlyStop | None = None) -> Worker:
     sampler = attach_sampler(study, space, seed)
-    return Worker(study, space, evaluation, Path(out_dir), sampler, epochs, artifacts)
+    stopper = make_stopper(space, early_stop) if early_stop is not None else None
+    return Worker(study, space, evaluation, Path(out_dir), sampler, epochs, artifacts, stopper)
 
 
 def run_search(space: Any, evaluation: Evaluation, out_dir: Path, n_trials: int, *,
                storage_url: str | None = None, study_name: str | None = None,
                sampler: str | None = None, seed: int | None = None,
-               epochs: int | None = None,
-               artifacts: bool = True) -> tuple[optuna.Study, list[int]]:
+               epochs: int | None = None, artifacts: bool = True,
+               early_stop: EarlyStop | None = None) -> tuple[optuna.Study, list[int]]:
     """One machine, one process: create (or resume) the study and run its trials.
 
     Without a storage the study goes into a journal file in the output folder
@@ -429,11 +535,11 @@ def run_search(space: Any, evaluation: Evaluation, out_dir: Path, n_trials: int,
         study.set_user_attr("n_trials", n_trials)  # resuming with more (or fewer) trials
     seed = study.user_attrs.get("seed")
     worker = start_worker(study, space, evaluation, out_dir, seed=seed, epochs=epochs,
-                          artifacts=artifacts)
+                          artifacts=artifacts, early_stop=early_stop)
     return study, worker.run()
 
 
-NOTES = ("fail_reason", "reused_from", "duplicate_of", "surplus")
+NOTES = ("fail_reason", "reused_from", "duplicate_of", "surplus", "stop_reason")
 
 
 def summary(study: optuna.Study) -> dict[str, Any]:

@@ -179,14 +179,31 @@ def cost_weights(costs: Mapping[str, Sequence[float]], bins: int = EDF_BINS
     return out
 
 
+def edf_summary(spaces: Mapping[str, Sequence[Record]]) -> list[dict[str, Any]]:
+    """Per space (label -> records): its complete trials' count and error quantiles (the
+    figures behind the error EDF plot, for report.json)."""
+    out = []
+    for label, recs in spaces.items():
+        errors = sorted(1 - value(r, "accuracy") for r in  # type: ignore[operator]
+                        complete(recs, "accuracy", "accuracy"))
+        quantiles = ({k: float(np.quantile(errors, q)) for k, q in
+                      (("min", 0), ("q25", .25), ("median", .5), ("q75", .75), ("max", 1))}
+                     if errors else {})
+        out.append({"space": label, "n": len(errors), "error": quantiles})
+    return out
+
+
 # ---------------------------------------------------------------------------------------------
 # The summary and its files
 
 def summarise(records: Sequence[Record], *, quality: tuple[str, str] = ("accuracy", "maximize"),
               budget: Mapping[str, Any] | None = None,
               baselines: Sequence[tuple[str, Mapping[str, Any]]] = (),
-              name: str = "", objectives: Sequence[tuple[str, str]] = ()) -> dict[str, Any]:
-    """The content of report.json (version 1): every figure of the report, no timestamp."""
+              name: str = "", objectives: Sequence[tuple[str, str]] = (),
+              others: Mapping[str, Sequence[Record]] | None = None) -> dict[str, Any]:
+    """The content of report.json (version 1): every figure of the report, no timestamp.
+    ``others``: further spaces (label -> records) summarised beside this one in ``error_edf``
+    (accuracy studies only)."""
     states: dict[str, int] = {}
     for r in records:
         states[str(r.get("state", "COMPLETE"))] = states.get(str(r.get("state", "COMPLETE")), 0) + 1
@@ -211,6 +228,8 @@ def summarise(records: Sequence[Record], *, quality: tuple[str, str] = ("accurac
         "axes": axes,
         "proxy_correlations": proxy_correlations(records, quality[0]),
         "baselines": [{"name": n, **{k: m[k] for k in sorted(m)}} for n, m in baselines],
+        "error_edf": (edf_summary({name or "this study": records, **(others or {})})
+                      if quality[0] == "accuracy" else []),
         "records": [_plain(r) for r in sorted(records, key=lambda r: r.get("number", 0))],
     }
 
@@ -266,7 +285,7 @@ def write_records(records: Sequence[Record], out_dir: str | Path, *,
     ``others``: further studies (name -> records) drawn beside this one in the error EDFs."""
     out = Path(out_dir)
     summary = summarise(records, quality=quality, budget=budget, baselines=baselines, name=name,
-                        objectives=objectives)
+                        objectives=objectives, others=others)
     figures = []
     for cost in COSTS:
         stem = f"{quality[0]}_vs_{cost}"
@@ -308,11 +327,14 @@ def write_report(study: Any, space: Any, out_dir: str | Path,
 
 
 def objectives_of(study: Any, space: Any) -> list[tuple[str, str]]:
-    """(name, direction) of each objective: the space's, else the study's metric names, else
-    accuracy first."""
+    """(name, direction) of each objective: the space's, else those ``archdsl search create``
+    recorded, else the study's metric names, else accuracy first."""
     directions = [d.name.lower() for d in study.directions]
     if space is not None and getattr(space, "objectives", None):
         return [(n, d) for n, d in space.objectives]
+    recorded = getattr(study, "user_attrs", {}).get("objectives")
+    if recorded and len(recorded) == len(directions):
+        return [(str(n), str(d)) for n, d in recorded]
     names = getattr(study, "metric_names", None)
     if not names:
         defaults = ["accuracy", "macs", "params"]
@@ -450,6 +472,11 @@ def _report_md(summary: Mapping[str, Any], figures: Sequence[str]) -> str:
         lines += [f"Budget: {b['metric']} {band}.", ""]
     lines += [line for f in figures for line in (f"![{f}]({f}.svg)", "")]
     lines += [text_tables(summary, markdown=True), ""]
+    if len(summary.get("error_edf", [])) > 1:
+        head = ["space", "trials", "min", "q25", "median", "q75", "max"]
+        rows = [[e["space"], e["n"], *(round(e["error"][k], 4) if e["error"] else ""
+                                        for k in head[2:])] for e in summary["error_edf"]]
+        lines += ["### Error (1 - accuracy) of each space", "", _markdown(head, rows), ""]
     if summary["baselines"]:
         keys = [q, "params", "macs"]
         lines += ["### Baselines", "",

@@ -115,18 +115,26 @@ def records_from_study(study: Any, cost_attr: str = "macs",
 
 @dataclass
 class StudyStopper:
-    """The rule on a live Optuna trial: ``stopper(trial, step, value)`` appends the value to the
-    trial's ``curve`` user attribute and says whether to stop. The trial's cost is its
-    ``cost_attr`` user attribute (set before training)."""
+    """The rule on a live Optuna trial. ``stopper(trial, step, value)`` appends the value to the
+    trial's ``curve`` user attribute and says whether to stop; :meth:`decide` takes the whole
+    curve from its caller instead (the search driver keeps it), publishes it as the ``curve``
+    user attribute, so that running trials see each other's, and decides. The trial's cost is
+    its ``cost_attr`` user attribute (set before training)."""
 
     rule: CostAwareStopping = field(default_factory=CostAwareStopping)
     cost_attr: str = "macs"
     last: Decision | None = None
 
     def __call__(self, trial: Any, step: int, value: float) -> bool:
-        curve = [list(p) for p in trial.user_attrs.get(CURVE_ATTR, [])] + [[step, float(value)]]
-        trial.set_user_attr(CURVE_ATTR, curve)
+        curve = [(int(s), float(v)) for s, v in trial.user_attrs.get(CURVE_ATTR, [])]
+        return self.decide(trial, [*curve, (int(step), float(value))]).stop
+
+    def decide(self, trial: Any, curve: Iterable[tuple[int, float]]) -> Decision:
+        """Publish ``curve`` (``(step, value)`` in order; the last one is the step to decide
+        at) as the trial's ``curve`` attribute and apply the rule."""
+        points = [[int(s), float(v)] for s, v in curve]
+        trial.set_user_attr(CURVE_ATTR, points)
         cost = float(trial.user_attrs[self.cost_attr])
         others = records_from_study(trial.study, self.cost_attr, exclude=trial.number)
-        self.last = self.rule.decide(cost, step, {int(s): v for s, v in curve}, others)
-        return self.last.stop
+        self.last = self.rule.decide(cost, points[-1][0], {s: v for s, v in points}, others)
+        return self.last
