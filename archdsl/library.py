@@ -20,6 +20,9 @@ from pathlib import Path
 from .suggest import did_you_mean
 
 SPEC_SUFFIX = ".yaml"
+# How a file of the package's library is named among a program's sources (and so in checkpoints
+# and spec hashes): ``archdsl:lib/resnet.yaml``, the same from every clone and installation.
+SOURCE_PREFIX = "archdsl:"
 
 
 @lru_cache(maxsize=1)
@@ -65,6 +68,17 @@ def find_spec(text: str | os.PathLike[str]) -> Path:
     if path.is_file():
         return path
     return spec_path(str(text))
+
+
+def source_name(path: Path, shown: str) -> str:
+    """The name a spec file has among a program's sources: ``archdsl:`` and its path relative
+    to the package's library for a file of that library (so a spec hashes the same wherever
+    archdsl is installed), ``shown`` (the name in messages) for any other file."""
+    try:
+        relative = path.resolve().relative_to(library_dir())
+    except (OSError, RuntimeError, ValueError):
+        return shown
+    return SOURCE_PREFIX + relative.as_posix()
 
 
 def shown_name(path: Path) -> str:
