@@ -234,6 +234,9 @@ class _Reader:
                 if key in self.virtual and (key in (beside, wanted) or os.path.normpath(
                         key).endswith(os.sep + wanted)):
                     return Path(key), key
+            package = SOURCE_PREFIX + Path(wanted).as_posix()  # last, as on disk
+            if package in self.virtual:
+                return Path(package), package
             return "not among the checkpoint's sources"
         candidates = [(path.parent / name, str(Path(shown).parent / name))]
         candidates += [(folder / name, str(Path(given) / name)) for folder, given in

@@ -11,6 +11,7 @@ import pytest
 from conftest import SPECS, network_specs
 
 import archdsl
+from archdsl.checkpoint import spec_of
 from archdsl.cli import main
 from archdsl.library import library_dir
 from archdsl.reference import eval_counts, published_checks, references
@@ -209,6 +210,12 @@ def test_library_specs_hash_the_same_from_any_installation(tmp_path: Path, monke
     there = archdsl.load("seresnet50", width=0.5)
     assert there.program.path.is_relative_to(other)  # read from the other installation
     assert there.sha256() == here.sha256()
+    # A checkpoint's sources rebuild the spec with no library on disk at all.
+    shutil.rmtree(other)
+    data = {"spec_sources": there.sources, "spec_sha256": there.sha256(),
+            "params": there.params, "input": list(there.input_shape)}
+    assert spec_of(data).param_count() == here.param_count()
+    shutil.copytree(SPECS, other)
     # The text is part of the hash: an edited copy of the library hashes differently.
     (other / "lib" / "se.yaml").write_text((other / "lib" / "se.yaml").read_text() + "\n# edited\n")
     assert archdsl.load("seresnet50", width=0.5).sha256() != here.sha256()
