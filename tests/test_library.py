@@ -181,6 +181,13 @@ def test_resnet_knobs_match_timm_resnets() -> None:
         archdsl.load("resnet101").param_count())
 
 
+def test_vgg_depth_multiplies_the_convs_of_each_group() -> None:
+    # Column A (1, 1, 2, 2, 2 convs per group) at depth 2 has column E's 2, 2, 4, 4, 4.
+    assert archdsl.load("vgg_a", depth=2).param_count() == archdsl.load("vgg_e").param_count()
+    # and E at depth 0.5 is A again (2 halves to 1, 4 to 2).
+    assert archdsl.load("vgg_e", depth=0.5).param_count() == archdsl.load("vgg_a").param_count()
+
+
 @pytest.mark.parametrize("name", ["resnet20", "resnet56", "plain20", "lenet5_modern"])
 def test_small_networks_at_half_width_run(name: str) -> None:
     import torch
