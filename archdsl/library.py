@@ -8,6 +8,8 @@ editable install and a wheel.
 
 An include is looked for, in this order: next to the including file, in each ``--library``
 folder, then in the package's library. Includes never leave those folders (see program.py).
+Among a program's sources (what checkpoints carry and spec hashes cover) the library's files are
+named ``archdsl:resnet50.yaml``, ``archdsl:lib/resnet.yaml``: not by where they are installed.
 """
 
 from __future__ import annotations
