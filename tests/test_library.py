@@ -152,6 +152,7 @@ def test_cifar_option_a_pads_to_the_scaled_channels() -> None:
         "stage2.unit.shortcut.2", "stage3.unit.shortcut.2"]
 
 
+@pytest.mark.slow  # builds four timm ResNets (~6 s)
 def test_resnet_knobs_match_timm_resnets() -> None:
     """Width and depth give the networks timm builds with those channels and blocks."""
     from timm.models.resnet import BasicBlock, Bottleneck, ResNet
