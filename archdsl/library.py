@@ -8,6 +8,8 @@ editable install and a wheel.
 
 An include is looked for, in this order: next to the including file, in each ``--library``
 folder, then in the package's library. Includes never leave those folders (see program.py).
+Among a program's sources (what checkpoints carry and spec hashes cover) the library's files are
+named ``archdsl:resnet50.yaml``, ``archdsl:lib/resnet.yaml``: not by where they are installed.
 """
 
 from __future__ import annotations
@@ -20,6 +22,9 @@ from pathlib import Path
 from .suggest import did_you_mean
 
 SPEC_SUFFIX = ".yaml"
+# How a file of the package's library is named among a program's sources (and so in checkpoints
+# and spec hashes): ``archdsl:lib/resnet.yaml``, the same from every clone and installation.
+SOURCE_PREFIX = "archdsl:"
 
 
 @lru_cache(maxsize=1)
@@ -65,6 +70,17 @@ def find_spec(text: str | os.PathLike[str]) -> Path:
     if path.is_file():
         return path
     return spec_path(str(text))
+
+
+def source_name(path: Path, shown: str) -> str:
+    """The name a spec file has among a program's sources: ``archdsl:`` and its path relative
+    to the package's library for a file of that library (so a spec hashes the same wherever
+    archdsl is installed), ``shown`` (the name in messages) for any other file."""
+    try:
+        relative = path.resolve().relative_to(library_dir())
+    except (OSError, RuntimeError, ValueError):
+        return shown
+    return SOURCE_PREFIX + relative.as_posix()
 
 
 def shown_name(path: Path) -> str:

@@ -20,12 +20,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from . import library
 from .choices import CHOICE_KEYS, Choice, ChoiceReader, misplaced_choices
 from .document import SpecDocument, validate_document
 from .errors import ErrorSink, Loc, SpecError, SpecErrors
 from .expr import IN_NAME, Template, templates_in, unknown_name_message
 from .layers import KINDS
-from .library import library_dir, shown_name
+from .library import SOURCE_PREFIX, shown_name
 from .names import name_problem
 from .source import YMap, YNode, YScalar, YSeq, load_file, load_text
 from .suggest import did_you_mean
@@ -70,7 +71,9 @@ class Program:
     path: Path
     doc: SpecDocument
     root: YNode
-    sources: dict[str, str]  # file shown name -> text, for checkpoints
+    # File -> text, for checkpoints and hashes: named as shown in messages, except the package
+    # library's files (``archdsl:lib/resnet.yaml``, see library.source_name). The spec first.
+    sources: dict[str, str]
     blocks: dict[str, BlockDef] = field(default_factory=dict)
     defaults: dict[str, dict[str, Val]] = field(default_factory=dict)
     params: dict[str, Val] = field(default_factory=dict)
@@ -94,6 +97,11 @@ class Program:
     def aliases(self) -> dict[str, str]:
         """Dimension name -> the knob that carries it, where they differ (``stage2.c``)."""
         return {c.name: c.knob for c in self.choices if c.knob and c.knob != c.name}
+
+    @property
+    def shown(self) -> str:
+        """The spec file's name in messages."""
+        return self.trees[0][0] if self.trees else next(iter(self.sources))
 
     @property
     def is_library(self) -> bool:
@@ -199,7 +207,7 @@ class _Reader:
 
     @property
     def roots(self) -> list[Path]:
-        return [self.spec_dir, *(p for p, _ in self.libraries), library_dir()]
+        return [self.spec_dir, *(p for p, _ in self.libraries), library.library_dir()]
 
     def load(self, path: Path, shown: str) -> tuple[YNode, str]:
         if self.virtual is None:
@@ -218,16 +226,22 @@ class _Reader:
             return "not a usable file name"
         if self.virtual is not None:
             beside = str(Path(shown).parent / name)
+            if shown.startswith(SOURCE_PREFIX):  # archdsl:lib/resnet.yaml includes se.yaml
+                rest = Path(shown.removeprefix(SOURCE_PREFIX)).parent / name
+                beside = SOURCE_PREFIX + Path(os.path.normpath(rest)).as_posix()
             wanted = os.path.normpath(name)
             for key in [beside, *sorted(self.virtual)]:
                 if key in self.virtual and (key in (beside, wanted) or os.path.normpath(
                         key).endswith(os.sep + wanted)):
                     return Path(key), key
+            package = SOURCE_PREFIX + Path(wanted).as_posix()  # last, as on disk
+            if package in self.virtual:
+                return Path(package), package
             return "not among the checkpoint's sources"
         candidates = [(path.parent / name, str(Path(shown).parent / name))]
         candidates += [(folder / name, str(Path(given) / name)) for folder, given in
                        self.libraries]
-        package = library_dir() / name
+        package = library.library_dir() / name
         candidates.append((package, shown_name(package)))
         first_problem = ""
         for target, target_shown in candidates:
@@ -263,7 +277,7 @@ def _read(path: Path, shown: str, reader: _Reader, files: list, sources: dict,
         sink.extend(exc)
         return
     files.append((shown, root, doc))
-    sources[shown] = text
+    sources[shown if reader.virtual is not None else library.source_name(real, shown)] = text
     yinc = root.get("include")
     for i, name in enumerate(doc.include):
         loc = yinc.items[i].loc if isinstance(yinc, YSeq) else root.loc

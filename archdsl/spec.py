@@ -159,7 +159,7 @@ def resolve_program(prog: Program, overrides: dict[str, Any], *,
                     input: str | Shape | None = None, allow_large: bool = False) -> Spec:
     """Resolve a read program with these knobs and this input: :meth:`Program.resolve`."""
     if prog.is_library:
-        shown = next(iter(prog.sources))
+        shown = prog.shown
         prog.check()
         raise SpecErrors.one(Loc(shown, 1, 1), "this file is a library of blocks (it has no "
                                                "'network'); archdsl validate checks it alone")
@@ -182,7 +182,7 @@ def resolve_program(prog: Program, overrides: dict[str, Any], *,
 
 def resolve_params(prog: Program, overrides: dict[str, Any], sink: ErrorSink) -> dict[str, Any]:
     """Evaluate the spec's knobs in order (a knob may use earlier ones), after overrides."""
-    shown = next(iter(prog.sources))
+    shown = prog.shown
     if prog.choices or prog.search:
         # A trial's values: dimensions by name (``stage2.c``) or knob; training knobs do not
         # reach the network.

@@ -108,7 +108,7 @@ def draw_spec(spec: archdsl.Spec, stem: str, out: Path, dot: str,
 
 def _defined_in_spec(spec: archdsl.Spec, block: str) -> bool:
     """Whether the block is the spec's own (not one of an included library's)."""
-    main_file = next(iter(spec.sources))
+    main_file = spec.program.shown
     return spec.program.blocks[block].loc.file == main_file
 
 

@@ -101,7 +101,7 @@ class SearchSpace:
         program = read_program(path, library)
         program.check()
         if program.is_library:
-            raise SpecErrors.one(Loc(next(iter(program.sources)), 1, 1),
+            raise SpecErrors.one(Loc(program.shown, 1, 1),
                                  "a space is a spec with a network; this file is a library")
         return cls(program, allow_large)
 
