@@ -124,7 +124,7 @@ def test_fallback_when_the_inner_sampler_rarely_hits_the_budget() -> None:
     study, sampler = _study(space, "tpe", 0, redraws=8, repair=False)
     study.optimize(_objective(space), n_trials=2)
     assert study.trials[0].params == {"x": 23, "y": 45}
-    assert study.trials[0].user_attrs["sampled_by"] in ("uniform", "enumerate")
+    assert study.trials[0].user_attrs["sampled_by"] in ("nearest", "enumerate")
     assert study.trials[1].user_attrs["duplicate_of"] == 0
     assert sampler.stats.get("inner", 0) + sampler.stats.get("inner-redraw", 0) <= 1
 
@@ -210,3 +210,30 @@ def _objective_cost(space):
         assert space.feasible(values), values
         return float(space.cost(values).params)
     return objective
+
+
+class _Largest(optuna.samplers.RandomSampler):
+    """An inner sampler that always proposes the largest value of every dimension (as TPE does
+    on a small budget: it never sees an infeasible trial, so the big networks look best)."""
+
+    def sample_independent(self, study, trial, param_name, param_distribution):  # noqa: ANN001, ANN201
+        if isinstance(param_distribution, optuna.distributions.CategoricalDistribution):
+            return param_distribution.choices[-1]
+        return param_distribution.high
+
+
+def test_the_fallback_stays_near_what_the_inner_sampler_proposes() -> None:
+    """When every proposal is over the budget, the candidate taken is the feasible one nearest
+    the proposal: with the inner sampler pushing up, the trials sit near the top of the budget,
+    where uniform picks inside the budget would spread over all of it."""
+    dims = [Dimension(n, "int", low=1, high=20) for n in ("depth", "width", "groups")]
+    space = AnalyticSpace(dims, lambda v: v["depth"] * v["width"] * v["groups"],
+                          Budget("macs", None, 1000))
+    sampler = BudgetSampler(_Largest(seed=0), space, seed=0, repair=False, redraws=2)
+    study = optuna.create_study(sampler=sampler)
+    study.optimize(_objective(space), n_trials=12)
+    ours = [space.cost_fn(t.params) for t in study.trials]
+    assert sampler.stats.get("nearest") == 12 and all(c <= 1000 for c in ours)
+    rng = random.Random(0)
+    inside = [c for c in (space.cost_fn(_uniform(space, rng)) for _ in range(20000)) if c <= 1000]
+    assert sorted(ours)[len(ours) // 2] > sorted(inside)[int(0.9 * len(inside))]

@@ -14,10 +14,14 @@ was infeasible. :class:`BudgetSampler` therefore decides a trial's whole candida
    architecture dimension (an integer, or a float with a step) to the nearest grid value that
    makes the candidate feasible and new; of the dimensions that can, the one moved least
    relative to its range wins (ties: the first in the space's order);
-4. fall back to uniform sampling: rejection sampling over the dimensions (each uniform over its
-   range or choices) up to ``rejections`` draws, then, when the space is finite and has at most
-   ``enumerate_limit`` candidates, enumeration of every candidate and a uniform pick among the
-   feasible new ones;
+4. fall back to the feasible candidate nearest the inner sampler's proposal: rejection sampling
+   over the dimensions (each uniform over its range or choices), up to ``rejections`` draws, until
+   ``nearest_pool`` feasible new candidates are found (or, when the space is finite and has at
+   most ``enumerate_limit`` candidates and the draws found none, all its feasible new ones); of
+   those, the one nearest the first proposal (:func:`distance`) is taken. So the inner sampler
+   still steers when its proposals are all over the budget: TPE, which never sees an infeasible
+   trial, keeps proposing the large networks that score best, and gets the nearest one inside
+   (a pick among uniform draws alone would ignore it);
 5. if every feasible candidate found is a duplicate, reuse one: the trial gets the user attribute
    ``duplicate_of`` (the number of the trial with that architecture, a complete one preferred)
    and the driver copies that trial's values instead of training again.
@@ -56,6 +60,7 @@ from .space import draw
 TAKEN = (TrialState.COMPLETE, TrialState.RUNNING, TrialState.PRUNED, TrialState.WAITING)
 PRIMITIVE = (type(None), bool, int, float, str)
 REPAIR_POINTS = 64  # grid values tried per dimension when repairing, nearest first
+NEAREST_POOL = 64  # feasible new candidates among which the fallback takes the nearest
 
 Values = dict[str, Any]
 
@@ -117,6 +122,28 @@ def grid(dim: Any) -> list[Any] | None:
     return [dim.low + i * dim.step for i in range(n + 1)]
 
 
+def distance(dims: Sequence[Any], a: Mapping[str, Any], b: Mapping[str, Any]) -> float:
+    """How far apart two candidates are: per dimension, 1 for a different choice (or one that
+    exists in only one of them), else the difference over the dimension's range (of the
+    logarithms for a log range)."""
+    total = 0.0
+    for dim in dims:
+        x, y = a.get(dim.name, _ABSENT), b.get(dim.name, _ABSENT)
+        if x is _ABSENT and y is _ABSENT:
+            continue
+        if x is _ABSENT or y is _ABSENT or dim.kind == "categorical":
+            total += 0.0 if x == y else 1.0
+            continue
+        low, high, x, y = float(dim.low), float(dim.high), float(x), float(y)
+        if dim.log:
+            low, high, x, y = (math.log(v) for v in (low, high, x, y))
+        total += abs(x - y) / (high - low) if high > low else 0.0
+    return total
+
+
+_ABSENT = object()
+
+
 # --- the sampler ----------------------------------------------------------------------------------
 class BudgetSampler(BaseSampler):
     """Wrap ``inner`` (TPE, NSGA-II, random, ...) so that every trial it yields is feasible
@@ -124,13 +151,14 @@ class BudgetSampler(BaseSampler):
 
     def __init__(self, inner: BaseSampler, space: Any, *, redraws: int = 32,
                  repair: bool = True, rejections: int = 2000, enumerate_limit: int = 5000,
-                 seed: int | None = None) -> None:
+                 nearest_pool: int = NEAREST_POOL, seed: int | None = None) -> None:
         self.inner = inner
         self.space = space
         self.redraws = redraws
         self.repair = repair
         self.rejections = rejections
         self.enumerate_limit = enumerate_limit
+        self.nearest_pool = nearest_pool
         self._rng = random.Random(seed)
         self._decided: dict[int, Values] = {}
         self._feasible: dict[tuple, bool] = {}
@@ -222,18 +250,24 @@ class BudgetSampler(BaseSampler):
             values = self._repair(first, new)
             if values is not None:
                 return values, "repair", None
+        found: list[Values] = []
         for _ in range(self.rejections):
             values = {}
             for dim in self.space.dimensions:
                 if is_active(dim, values):
                     values[dim.name] = draw(dim, self._rng)
             if new(values):
-                return values, "uniform", None
-        pool = self._enumerate()
-        if pool is not None:
-            fresh = [v for v in pool if new(v)]
-            if fresh:
-                return self._rng.choice(fresh), "enumerate", None
+                found.append(values)
+                if len(found) >= self.nearest_pool:
+                    break
+        how = "nearest"
+        if not found:
+            found = [v for v in (self._enumerate() or []) if new(v)]
+            how = "enumerate"
+        if found:
+            if first is None:
+                return found[0], how, None
+            return min(found, key=lambda v: distance(self.space.dimensions, v, first)), how, None
         if duplicates:
             values = duplicates[0]
             return values, "duplicate", self._pick_original(taken[self._hash[self._key(values)]])
