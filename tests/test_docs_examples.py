@@ -19,7 +19,7 @@ from conftest import ROOT
 
 BLOCK_RE = re.compile(r"^```python[ \t]*\n(.*?)^```[ \t]*$", re.M | re.S)
 NO_TEST_RE = re.compile(r"<!--\s*no-test:[^>]*-->\s*$")
-SLOW_RE = re.compile(r"\.build\(|port_weights|import torch|load_checkpoint")
+SLOW_RE = re.compile(r"\.build\(|build_seeded|port_weights|import torch|load_checkpoint")
 
 
 @dataclass

@@ -231,6 +231,7 @@ def test_nested_repeats_are_refused_before_expanding(tmp_path, capsys) -> None:
     assert time.perf_counter() - start < 15  # 10**12 layers: refused after the budget
 
 
+@pytest.mark.slow
 def test_allow_large_raises_the_node_budget_but_keeps_one(tmp_path, capsys) -> None:
     refused(tmp_path, capsys, NESTED, f"more than {10 * MAX_NODES:,} layers",
             extra=("--allow-large",))

@@ -126,6 +126,7 @@ def test_in_refers_to_the_block_input(write_spec) -> None:
     assert [n.out_shape[0] for n in spec.top_level()] == [30, 302]
 
 
+@pytest.mark.slow
 def test_schema_accepts_the_library_and_rejects_bad_fields() -> None:
     import jsonschema
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
+import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -211,6 +212,7 @@ def module_shapes(model: torch.nn.Module, x: torch.Tensor) -> dict[str, tuple[in
     return seen
 
 
+@pytest.mark.slow
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(specs())
 def test_random_specs_agree_with_torch_and_fvcore(text: str) -> None:
