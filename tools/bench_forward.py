@@ -3,10 +3,12 @@
 For each network, builds the spec and its first ``reference:`` model (timm / torchvision), ports
 the reference's weights into ours (so both compute the same function), and times both on the
 same input in eval mode under ``no_grad``, eager and compiled (``torch.compile``), at each batch
-size. The two models are timed alternately, so that machine noise hits both alike; the table
-gives median times per forward pass, the median of the paired ratios archdsl / reference
-(robust to load that drifts during a row) and the machine's one-minute load average (the
-machine may be shared: a high load makes a row noisy).
+size. The two models are timed alternately (ABBA), so that machine noise hits both alike, in
+``--rounds`` rounds over each network's cells, so that a burst of load lands in one round's share
+of a cell. The table gives median times per forward pass, the median of the paired ratios
+archdsl / reference (robust to load that drifts during a row), the lowest and highest round's
+ratio (how noisy the cell was) and the machine's one-minute load average (the machine may be
+shared: a high load makes a row noisy).
 
     python tools/bench_forward.py                             # every network, batch 1 and 8
     python tools/bench_forward.py --nets resnet50 xception --repeats 5 --no-compile
@@ -82,9 +84,9 @@ def time_once(model: Callable, x: torch.Tensor, device: str) -> float:
 
 
 def interleaved(ours: Callable, theirs: Callable, x: torch.Tensor, repeats: int, warmup: int,
-                device: str) -> tuple[float, float, float]:
-    """Median seconds per forward of each, timed alternately after ``warmup`` calls each, and
-    the median of the paired ratios (each pair ran back to back, under about the same load)."""
+                device: str) -> tuple[list[float], list[float]]:
+    """Seconds per forward of each, timed alternately after ``warmup`` calls each: pairs that
+    ran back to back, under about the same load."""
     a, b = [], []
     for _ in range(warmup):
         ours(x)
@@ -98,15 +100,21 @@ def interleaved(ours: Callable, theirs: Callable, x: torch.Tensor, repeats: int,
         else:
             a.append(time_once(ours, x, device))
             b.append(time_once(theirs, x, device))
+    return a, b
+
+
+def summary(a: list[float], b: list[float]) -> tuple[float, float, float]:
+    """Median seconds of each and the median of the paired ratios ours / reference."""
     ratio = statistics.median(p / q for p, q in zip(a, b, strict=True))
     return statistics.median(a), statistics.median(b), ratio
 
 
-def cell(times: tuple[float, float, float] | None) -> str:
-    if times is None:
-        return f"{'-':>9}{'-':>9}{'-':>7}"
-    ours, theirs, ratio = times
-    return f"{ours * 1e3:>9.1f}{theirs * 1e3:>9.1f}{ratio:>7.3f}"
+def cell(result: tuple[tuple[float, float, float], float, float] | None) -> str:
+    """ours ms, reference ms, ratio and its spread over the rounds."""
+    if result is None:
+        return f"{'-':>9}{'-':>9}{'-':>7}{'-':>12}"
+    (ours, theirs, ratio), low, high = result
+    return f"{ours * 1e3:>9.1f}{theirs * 1e3:>9.1f}{ratio:>7.3f}{low:>6.3f}-{high:.3f}"
 
 
 def main() -> None:
@@ -114,7 +122,12 @@ def main() -> None:
     parser.add_argument("--nets", nargs="+", default=NETWORKS, metavar="SPEC",
                         help="spec names (files in specs/); default: %(default)s")
     parser.add_argument("--batches", nargs="+", type=int, default=[1, 8])
-    parser.add_argument("--repeats", type=int, default=10, help="timed runs of each model")
+    parser.add_argument("--repeats", type=int, default=10,
+                        help="timed runs of each model per round")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="rounds over the network's cells: a cell's runs are spread over "
+                        "the network's whole time, so that a burst of load on the shared "
+                        "machine lands in one round's share, not in one cell")
     parser.add_argument("--warmup", type=int, default=2, help="untimed runs first (compiled: "
                         "the first compiles)")
     parser.add_argument("--threads", type=int, default=2)
@@ -129,9 +142,11 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     print(f"archdsl / reference forward time: torch {torch.__version__}, device {args.device}, "
           f"dtype {args.dtype}, {torch.get_num_threads()} threads, eval, no_grad; medians of "
-          f"{args.repeats} interleaved runs; same weights (ported)")
+          f"{args.rounds} rounds x {args.repeats} interleaved runs (ratio: median of the paired "
+          f"ratios; spread: lowest-highest round's ratio); same weights (ported)")
     print(f"{'network':<21}{'reference':<28}{'batch':>5} | {'eager: ours':>11}{'ref ms':>9}"
-          f"{'ratio':>7} | {'compiled: ours':>14}{'ref ms':>9}{'ratio':>7} | load1")
+          f"{'ratio':>7}{'spread':>12} | {'compiled: ours':>14}{'ref ms':>9}{'ratio':>7}"
+          f"{'spread':>12} | load1")
     for name in args.nets:
         built = pair(name)
         if isinstance(built, str):
@@ -140,15 +155,33 @@ def main() -> None:
         ref_name, ours, theirs, shape = built
         ours, theirs = (prepare(m, args.device, args.dtype) for m in (ours, theirs))
         fast = (torch.compile(ours, dynamic=False), torch.compile(theirs, dynamic=False))
+        modes = [("eager", (ours, theirs), args.warmup)]
+        if not args.no_compile:
+            modes.append(("compiled", fast, max(args.warmup, 2)))
+        inputs = {batch: make_input(batch, shape, args.device, args.dtype)
+                  for batch in args.batches}
+        runs: dict[tuple[int, str], list[tuple[list[float], list[float]]]] = {}
+        loads: list[float] = []
+        with torch.no_grad():
+            for r in range(args.rounds):
+                for batch in args.batches:
+                    for mode, models, warmup in modes:
+                        runs.setdefault((batch, mode), []).append(interleaved(
+                            *models, inputs[batch], args.repeats, warmup if r == 0 else 1,
+                            args.device))
+                loads.append(os.getloadavg()[0])
         for batch in args.batches:
-            x = make_input(batch, shape, args.device, args.dtype)
-            with torch.no_grad():
-                eager = interleaved(ours, theirs, x, args.repeats, args.warmup, args.device)
-                compiled = None if args.no_compile else interleaved(
-                    *fast, x, args.repeats, max(args.warmup, 2), args.device)
-            load = os.getloadavg()[0]
-            print(f"{name:<21}{ref_name:<28}{batch:>5} | {cell(eager):>27} | "
-                  f"{cell(compiled):>30} | {load:5.2f}", flush=True)
+            cells = []
+            for mode, _, _ in modes:
+                rounds = runs[(batch, mode)]
+                a = [t for ra, _ in rounds for t in ra]
+                b = [t for _, rb in rounds for t in rb]
+                per_round = [summary(ra, rb)[2] for ra, rb in rounds]
+                cells.append((summary(a, b), min(per_round), max(per_round)))
+            cells += [None] * (2 - len(cells))
+            print(f"{name:<21}{ref_name:<28}{batch:>5} | "
+                  + " | ".join(cell(c) for c in cells)
+                  + f" | {statistics.median(loads):5.2f}", flush=True)
         torch._dynamo.reset()  # free the compiled graphs before the next network
 
 
