@@ -28,6 +28,16 @@ class Loc:
 
 UNKNOWN = Loc("<unknown>", 0, 0)
 
+# Characters that end a line for str.splitlines and many readers besides "\n" (U+2028, a form
+# feed ...): quoted from a spec into a message, they would cut its `file:line:col:` line in two.
+_LINE_BREAKS = {ord(c): c.encode("unicode_escape").decode() for c in
+                "\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"}
+
+
+def one_line(text: str) -> str:
+    """``text`` with those characters escaped (``\\u2028``), for a located message's line."""
+    return text.translate(_LINE_BREAKS)
+
 
 @dataclass(frozen=True)
 class SpecError:
@@ -39,7 +49,7 @@ class SpecError:
 
     def __str__(self) -> str:
         where = f"{self.path}: " if self.path else ""
-        return f"{self.loc}: {where}{self.message}"
+        return one_line(f"{self.loc}: {where}{self.message}")
 
 
 class SpecErrors(Exception):

@@ -195,3 +195,16 @@ def test_duplicate_keys(write_spec) -> None:
     path = write_spec(HEAD + "network: [conv 3x3 8]\nnetwork: [conv 3x3 9]\n")
     (err,) = errors_of(path)
     assert err.startswith(f"{path}:4:1: duplicate key 'network' (first at line 3)")
+
+
+def test_a_line_separator_quoted_from_the_spec_stays_on_the_error_line(write_spec, capsys):
+    # U+2028 ends a line for str.splitlines and many readers: the message must escape it, or
+    # the text after it is an unlocated line.
+    from archdsl.cli import main
+
+    path = write_spec("name: x\ninput: [3, 8, 8]\ndefa\u2028ults:\n  conv: {act: relu}\n"
+                      "network: [conv 3x3 4]\n")
+    for command in ("validate", "cost"):
+        assert main([command, str(path)]) == 2
+        lines = capsys.readouterr().err.splitlines()
+        assert lines and all(line.startswith(str(path)) for line in lines[:-1]), lines

@@ -266,9 +266,9 @@ def test_port_command_writes_a_checkpoint_that_loads(tmp_path: Path) -> None:
                    "-o", str(out))
     assert done.returncode == 0, done.stderr
     assert "137 tensors paired, 0 mismatched" in done.stdout
-    from archdsl.checkpoint import load_checkpoint
+    from archdsl.checkpoint import read_checkpoint
 
-    state = load_checkpoint(out)["state_dict"]
+    state = read_checkpoint(out)["state_dict"]
     ref = reference_model("timm:mobilenetv1_100")
     # The default --from is the spec's reference for act=relu6: timm's mobilenetv1_100; a fresh
     # reference has other random weights, so only the shapes can agree here.

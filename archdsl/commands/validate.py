@@ -8,7 +8,7 @@ import argparse
 import sys
 from typing import Any
 
-from ..errors import SpecErrors
+from ..errors import SpecErrors, one_line
 from ..jsonout import add_format_option, emit, error_dicts
 from ..layers.base import fmt_shape
 from ..program import Program
@@ -52,8 +52,8 @@ def run(args: argparse.Namespace) -> int:
         if not r["ok"]:
             for err in r["errors"]:
                 where = f"{err['path']}: " if err["path"] else ""
-                print(f"{err['file']}:{err['line']}:{err['col']}: {where}{err['message']}",
-                      file=sys.stderr)
+                print(one_line(f"{err['file']}:{err['line']}:{err['col']}: {where}"
+                               f"{err['message']}"), file=sys.stderr)
             n = len(r["errors"])
             print(f"{r['file']}: {n} error{'s' if n != 1 else ''}", file=sys.stderr)
         elif r["kind"] == "library":
