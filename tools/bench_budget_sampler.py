@@ -138,7 +138,8 @@ def main() -> None:
                          f"{statistics.mean(r[3] for r in runs):.3f}",
                          f"{statistics.mean(r[4] for r in runs):.1f}"])
     print(render(["sampler", "method", "trials created", "over budget", "share over",
-                  "constraint broken", "best feasible (mean)", "sampler ms/trial"], rows))
+                  "constraint broken", "best feasible (mean)", "sampler ms/trial"], rows,
+                 width=None))  # a report: every column whole
 
 
 if __name__ == "__main__":
