@@ -34,11 +34,6 @@ _LINE_BREAKS = {ord(c): c.encode("unicode_escape").decode() for c in
                 "\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"}
 
 
-def one_line(text: str) -> str:
-    """``text`` with those characters escaped (``\\u2028``), for a located message's line."""
-    return text.translate(_LINE_BREAKS)
-
-
 @dataclass(frozen=True)
 class SpecError:
     """One problem with a spec: where, in which block (``path``), and what."""
@@ -49,7 +44,7 @@ class SpecError:
 
     def __str__(self) -> str:
         where = f"{self.path}: " if self.path else ""
-        return one_line(f"{self.loc}: {where}{self.message}")
+        return f"{self.loc}: {where}{self.message}".translate(_LINE_BREAKS)
 
 
 class SpecErrors(Exception):

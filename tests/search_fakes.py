@@ -14,36 +14,13 @@ import json
 import tempfile
 import textwrap
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from archdsl.cost.report import Counts
+from archdsl.search.space import Budget, Dimension, is_active
 
-
-@dataclass(frozen=True)
-class Dimension:
-    name: str
-    kind: str
-    choices: tuple[Any, ...] = ()
-    low: float | None = None
-    high: float | None = None
-    step: float | None = None
-    log: bool = False
-    condition: tuple[str, tuple[Any, ...]] | None = None
-    where: str = ""
-    architecture: bool = True
-
-
-@dataclass(frozen=True)
-class Budget:
-    metric: str
-    low: float | None
-    high: float
-
-
-def _active(dim: Dimension, values: Mapping[str, Any]) -> bool:
-    return dim.condition is None or values.get(dim.condition[0], object()) in dim.condition[1]
+DIGITS_BUDGET = Budget("params", None, 12_000)
 
 
 class AnalyticSpace:
@@ -65,7 +42,7 @@ class AnalyticSpace:
     def active(self, values: Mapping[str, Any]) -> list[Dimension]:
         out: list[Dimension] = []
         for d in self.dimensions:
-            if _active(d, values):
+            if is_active(d, values):
                 out.append(d)
         return out
 
@@ -117,7 +94,7 @@ DIGITS_DIMS = [
 class DigitsSpace(AnalyticSpace):
     """Conv stacks on 8x8x1 digits; every candidate a real, buildable spec."""
 
-    def __init__(self, budget: Budget | None = Budget("params", None, 12_000),
+    def __init__(self, budget: Budget | None = DIGITS_BUDGET,
                  objectives=(("accuracy", "maximize"),), sampler: str | None = "tpe",
                  seed: int | None = 0, path: Path | None = None) -> None:
         super().__init__(list(DIGITS_DIMS), self._params, budget, objectives, sampler, seed,

@@ -149,11 +149,16 @@ STRUCTURES = {
 }
 
 
+def small_spec(write_spec, items: str) -> archdsl.Spec:
+    """The network ``items`` (YAML list lines) on HEAD's input, then a 5-way classifier."""
+    body = "\n".join("  " + line for line in (items + "\n- gap\n- linear 5").splitlines())
+    return archdsl.load(write_spec(HEAD + body))
+
+
 @pytest.mark.parametrize("name", STRUCTURES)
 def test_structure_gradients_equal_out_of_place(name: str, write_spec) -> None:
     items, expected = STRUCTURES[name]
-    body = "\n".join("  " + line for line in (items + "\n- gap\n- linear 5").splitlines())
-    spec = archdsl.load(write_spec(HEAD + body))
+    spec = small_spec(write_spec, items)
     model = assert_same_gradients(spec)
     # The optimisation the gradients are checked against is really there (or rightly absent).
     assert list(sums_in_place(model, torch.randn(1, *spec.input_shape)).values()) == expected
@@ -179,8 +184,7 @@ MERGES = {
 @pytest.mark.parametrize("name", MERGES)
 def test_merge_gradients_equal_out_of_place(name: str, write_spec) -> None:
     items, expected = MERGES[name]
-    body = "\n".join("  " + line for line in (items + "\n- gap\n- linear 5").splitlines())
-    spec = archdsl.load(write_spec(HEAD + body))
+    spec = small_spec(write_spec, items)
     model = assert_same_gradients(spec)
     assert [m.into for m in model.modules() if isinstance(m, Sum)] == expected
     # The sum really is made in the chosen branch's output tensor.

@@ -141,6 +141,7 @@ def test_cli_run_resume_and_json(space_file: Path, tmp_path: Path,
     capsys.readouterr()
     assert cli.main([*args, "--trials", "3"]) == 0  # resumes the study in out/study.journal
     doc = json.loads(capsys.readouterr().out)
+    assert (doc["version"], doc["command"], doc["action"], doc["ok"]) == (1, "search", "run", True)
     assert doc["states"] == {"COMPLETE": 3}
     assert doc["objectives"] == ["accuracy", "params"]
     assert len({json.dumps(t["candidate"], sort_keys=True) for t in doc["trials"]}) == 3

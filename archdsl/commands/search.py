@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
 import sys
 import warnings
 from pathlib import Path
 from typing import Any
 
+from ..jsonout import emit
 from ..search.section import SAMPLERS
 from ..usage import UsageError
 
@@ -208,8 +208,9 @@ def _run(args: argparse.Namespace) -> int:
                                        artifacts=args.artifacts, early_stop=early_stop)
     except KeyboardInterrupt:
         return _interrupted(args)
-    _summary(study, args.format, out)
-    return _status(study, ran)
+    status = _status(study, ran)
+    _summary(args, study, status, out)
+    return status
 
 
 def _create(args: argparse.Namespace) -> int:
@@ -273,7 +274,7 @@ def _report(args: argparse.Namespace) -> int:
     path = write_report(study, space, out, baselines=tuple(baselines), others=others,
                         echo=tables)
     print(f"wrote {path}", file=sys.stderr)
-    _summary(study, args.format, None)
+    _summary(args, study, 0, None)
     if args.format == "text":
         print(f"\n{tables.getvalue()}", end="")
     return 0
@@ -320,13 +321,13 @@ def _status(study: Any, ran: list[int]) -> int:
     return 0
 
 
-def _summary(study: Any, fmt: str, out: Path | None) -> None:
+def _summary(args: argparse.Namespace, study: Any, status: int, out: Path | None) -> None:
     from ..search.driver import summary
     from ..table import render
 
     doc = summary(study)
-    if fmt == "json":
-        print(json.dumps(doc, indent=2, sort_keys=True, default=str))
+    if args.format == "json":
+        emit("search", status == 0, action=args.search_command, **doc)
         return
     names = doc["objectives"]
     cost = [m for m in ("params", "macs") if m not in names]  # unless objectives already

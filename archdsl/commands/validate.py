@@ -8,7 +8,7 @@ import argparse
 import sys
 from typing import Any
 
-from ..errors import SpecErrors, one_line
+from ..errors import SpecErrors
 from ..jsonout import add_format_option, emit, error_dicts
 from ..layers.base import fmt_shape
 from ..program import Program
@@ -46,14 +46,13 @@ def run(args: argparse.Namespace) -> int:
     results = [_check(args, path) for path in args.specs]
     status = 2 if any(not r["ok"] for r in results) else 0
     if args.format == "json":
-        emit("validate", status == 0, specs=results)
+        emit("validate", status == 0, specs=[
+            {**r, "errors": error_dicts(r["errors"])} if not r["ok"] else r for r in results])
         return status
     for r in results:
         if not r["ok"]:
             for err in r["errors"]:
-                where = f"{err['path']}: " if err["path"] else ""
-                print(one_line(f"{err['file']}:{err['line']}:{err['col']}: {where}"
-                               f"{err['message']}"), file=sys.stderr)
+                print(err, file=sys.stderr)
             n = len(r["errors"])
             print(f"{r['file']}: {n} error{'s' if n != 1 else ''}", file=sys.stderr)
         elif r["kind"] == "library":
@@ -77,7 +76,7 @@ def _check(args: argparse.Namespace, path: str) -> dict[str, Any]:
         spec = program.resolve(overrides, input=args.input, allow_large=args.allow_large)
         checked = _every_choice(program)
     except SpecErrors as exc:
-        return {"file": path, "ok": False, "errors": error_dicts(exc.errors)}
+        return {"file": path, "ok": False, "errors": exc.errors}
     return {"file": path, "ok": True, "kind": "network", "name": spec.name,
             "input": list(spec.input_shape), "output": list(spec.output_shape),
             "params": spec.param_count(), "choices_checked": checked}

@@ -54,7 +54,7 @@ from optuna.study import Study
 from optuna.trial import FrozenTrial, TrialState
 
 from .section import SAMPLERS
-from .space import draw
+from .space import draw, is_active
 
 #: Trials whose architecture counts as taken: trained, being trained, or stopped early.
 TAKEN = (TrialState.COMPLETE, TrialState.RUNNING, TrialState.PRUNED, TrialState.WAITING)
@@ -90,14 +90,6 @@ def decode(dim: Any, value: Any) -> Any:
         if encode_choice(choice) == value:
             return choice
     raise ValueError(f"{dim.name}: {value!r} is not one of its choices")
-
-
-def is_active(dim: Any, values: Mapping[str, Any]) -> bool:
-    """Active when unconditional, or when its parent is set to one of the condition's values."""
-    if dim.condition is None:
-        return True
-    parent, allowed = dim.condition
-    return parent in values and values[parent] in allowed
 
 
 def suggest(trial: optuna.trial.BaseTrial, dim: Any) -> Any:

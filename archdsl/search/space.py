@@ -70,6 +70,14 @@ class Budget:
         return f"{human(self.low)} <= {self.metric} <= {human(self.high)}"
 
 
+def is_active(dim: Dimension, values: Mapping[str, Any]) -> bool:
+    """Active when unconditional, or when its parent is set to one of the condition's values."""
+    if dim.condition is None:
+        return True
+    parent, allowed = dim.condition
+    return parent in values and values[parent] in allowed
+
+
 class SearchSpace:
     """The dimensions, budget, constraints and objectives of a space, and its candidates."""
 
@@ -115,12 +123,9 @@ class SearchSpace:
         on: set[str] = set()
         out = []
         for d in self.dimensions:
-            if d.condition is not None:
-                parent, allowed = d.condition
-                if parent not in on or parent not in values or values[parent] not in allowed:
-                    continue
-            on.add(d.name)
-            out.append(d)
+            if is_active(d, values) and (d.condition is None or d.condition[0] in on):
+                on.add(d.name)
+                out.append(d)
         return out
 
     def complete(self, values: Mapping[str, Any],
