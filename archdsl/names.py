@@ -17,7 +17,7 @@ NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # without dunders: torch 2.x.
 _ATTRIBUTES = """
 T_destination _apply _backward_hooks _backward_pre_hooks _buffers _call_impl _compiled_call_impl
-_eager_outputs _forward_hooks _forward_hooks_always_called _forward_hooks_with_kwargs
+_eager_outputs _forward_hooks _forward_hooks_always_called _forward_hooks_with_kwargs _forward_owned
 _forward_pre_hooks _forward_pre_hooks_with_kwargs _get_backward_hooks _get_backward_pre_hooks
 _get_item_by_idx _get_name _is_full_backward_hook _load_from_state_dict
 _load_state_dict_post_hooks _load_state_dict_pre_hooks _maybe_warn_non_full_backward_hook

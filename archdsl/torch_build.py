@@ -1,6 +1,6 @@
 """The PyTorch back end: the IR becomes an ``nn.Module`` with readable, spec-ordered names.
 
-The module tree mirrors the IR: a sequence is an ``nn.Sequential``, a merge a :class:`Concat`,
+The module tree mirrors the IR: a sequence is a :class:`Sequence`, a merge a :class:`Concat`,
 :class:`Sum`, :class:`Product` or :class:`SplitConcat`, a residual sum a :class:`Residual`, and
 each layer the module its kind builds. Forward passes are plain code over submodules (no
 interpretation of the graph per call), so the result runs like a hand-written model, traces
@@ -13,10 +13,63 @@ from collections import OrderedDict
 
 import torch
 from torch import nn
+from torch.nn.modules import module as _module
 
 from . import ir
 from .inplace import output_is_free, sum_target
 from .layers.activation import ACTIVATIONS, INPLACE_ACTIVATIONS
+
+
+class Sequence(nn.Sequential):
+    """Items in order, each reading the previous one's output: an ``nn.Sequential`` (same names,
+    same state dict) that frees each intermediate tensor as early as a hand-written forward.
+
+    A plain ``nn.Sequential`` nested in another keeps its input alive until it returns, since
+    the outer loop's variable still holds it: ResNet's repeated blocks (a sequence inside the
+    stage) then kept each block's input through the next ones. That cost resnet50 4 % at batch 1
+    on CPU, from thousands of extra page faults a pass as freed buffers went back to the system
+    (``tools/bench_forward.py``). So the loop hands a nested sequence its input in a list that
+    the callee empties (:func:`_run_owned`), rather than calling it; a sequence with hooks is
+    called as usual, so its hooks fire.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # noqa: D102
+        if torch.jit.is_scripting():
+            for item in self:
+                x = item(x)
+            return x
+        return self._forward_owned(x)
+
+    @torch.jit.unused
+    def _forward_owned(self, x: torch.Tensor) -> torch.Tensor:
+        return _run_owned(self, [x])
+
+
+def _run_owned(seq: nn.Sequential, box: list[torch.Tensor]) -> torch.Tensor:
+    """Run the sequence on ``box``'s only tensor, which the caller no longer holds."""
+    x = box.pop()
+    for item in seq:
+        if _inline(item):
+            box.append(x)
+            del x  # the callee now holds the only reference
+            x = _run_owned(item, box)
+        else:
+            x = item(x)
+    return x
+
+
+def _inline(item: nn.Module) -> bool:
+    """Whether calling ``item`` is exactly running its items in turn: a plain sequence (ours or
+    a layer's ``nn.Sequential``) with no forward hooks of its own or global ones, the same test
+    ``nn.Module.__call__`` makes before it skips straight to ``forward``."""
+    return (
+        (type(item) is Sequence or type(item) is nn.Sequential)
+        and "forward" not in item.__dict__
+        and not (item._forward_hooks or item._forward_pre_hooks or item._backward_hooks
+                 or item._backward_pre_hooks or _module._global_forward_hooks
+                 or _module._global_forward_pre_hooks or _module._global_backward_hooks
+                 or _module._global_backward_pre_hooks)
+    )
 
 
 class Concat(nn.Sequential):
@@ -158,17 +211,17 @@ def make_first_inplace(module: nn.Module) -> None:
     """
     if isinstance(module, _INPLACE_CAPABLE):
         module.inplace = True
-    elif type(module) is nn.Sequential and len(module) > 0:  # not Concat: branches share input
-        make_first_inplace(module[0])
+    elif type(module) in (Sequence, nn.Sequential) and len(module) > 0:
+        make_first_inplace(module[0])  # not in a merge: its branches share their input
 
 
-def _sequence(node: ir.Seq, items: OrderedDict[str, nn.Module]) -> nn.Sequential:
+def _sequence(node: ir.Seq, items: OrderedDict[str, nn.Module]) -> Sequence:
     """Items in sequence; an activation that follows an item with a free output works in place
     (timm's ``ReLU(inplace=True)`` between the separable convolutions of Xception)."""
     for before, item in zip(node.items, list(items.values())[1:], strict=False):
         if output_is_free(before):
             make_first_inplace(item)
-    return nn.Sequential(items)
+    return Sequence(items)
 
 
 class WithAux(nn.Sequential):

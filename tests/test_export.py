@@ -142,7 +142,8 @@ for case in cases:
     model.eval()
     with torch.no_grad():
         out = model(data["x"])
-    res = {"shapes": shapes, "diff": (out - data["ref"]).abs().max().item()}
+    res = {"shapes": shapes, "diff": (out - data["ref"]).abs().max().item(),
+           "inplace": sorted(n for n, m in model.named_modules() if getattr(m, "inplace", 0))}
     if case["heavy"]:
         with torch.no_grad():
             scripted = torch.jit.script(model)(data["x"])
@@ -229,7 +230,9 @@ def _prepare(case_id: str, spec: archdsl.Spec, knobs: dict, folder: Path) -> tup
     torch.save(data, folder / f"{file.stem}.pt")
     job = {"id": case_id, "file": str(file), "data": str(folder / f"{file.stem}.pt"),
            "heavy": case_id in HEAVY}
-    return job, {k: list(v.shape) for k, v in model.state_dict().items()}
+    inplace = sorted(n for n, m in model.named_modules() if getattr(m, "inplace", False))
+    return job, {"shapes": {k: list(v.shape) for k, v in model.state_dict().items()},
+                 "inplace": inplace}
 
 
 def check(jobs: list[dict], folder: Path) -> subprocess.Popen:
@@ -266,10 +269,18 @@ def test_the_checker_never_imported_archdsl(exported: dict) -> None:
 
 @pytest.mark.parametrize("case_id", [c[0] for c in cases()])
 def test_state_dict_and_outputs_equal_the_built_model(exported: dict, case_id: str) -> None:
-    got = exported["got"][case_id]
-    assert got["shapes"] == exported["expected"][case_id]
-    assert list(got["shapes"]) == list(exported["expected"][case_id])  # same order too
+    got, expected = exported["got"][case_id], exported["expected"][case_id]
+    assert got["shapes"] == expected["shapes"]
+    assert list(got["shapes"]) == list(expected["shapes"])  # same order too
     assert got["diff"] == 0.0
+
+
+@pytest.mark.parametrize("case_id", [c[0] for c in cases()])
+def test_activations_in_place_where_the_built_models_are(exported: dict, case_id: str) -> None:
+    """The exported file's activations work in place exactly where the built model's do (the
+    rule of archdsl.inplace): module paths with ``inplace=True`` are the same."""
+    got, expected = exported["got"][case_id], exported["expected"][case_id]
+    assert got["inplace"] == expected["inplace"]
 
 
 def test_aux_heads_in_training_mode(exported: dict) -> None:
@@ -326,9 +337,13 @@ def test_parts_present_in_some_calls_only() -> None:
     assert "nn.Sequential(ConvBn(in_channels, 4 * c, 1, stride=s)) if shortcut else None" in text
     # The body ends in a batch norm: the sum goes into its output, as in the built model.
     assert "y += (x if self.shortcut is None else self.shortcut(x))" in text
+    # The stage runs its repeated blocks in its own loop: each block's input is freed when the
+    # block returns (a nested nn.Sequential would hold it through the later blocks).
+    assert "        for block in self.bottleneck_2:\n            x = block(x)\n" in text
     # TF-slim's last Inception-ResNet-v2 block: unscaled, no ReLU after the sum.
     v2 = archdsl.export_source(archdsl.load(SPECS / "inception_resnet_v2.yaml"))
-    assert 'self.after = nn.ReLU() if after == "relu" else None' in v2
+    # ReLU after the sum works in place on it, as in the built model.
+    assert 'self.after = nn.ReLU(inplace=True) if after == "relu" else None' in v2
     assert 'self.ir_c_last = IrC(1.0, None)' in v2
 
 

@@ -159,9 +159,9 @@ def test_the_reserved_names_cover_the_installed_torch() -> None:
 
     from torch import nn
 
-    from archdsl.torch_build import Concat, Product, SplitConcat, Sum, WithAux
+    from archdsl.torch_build import Concat, Product, Sequence, SplitConcat, Sum, WithAux
 
-    made = [nn.Sequential(), Concat(), Sum(OrderedDict()), Product(),
+    made = [nn.Sequential(), Sequence(), Concat(), Sum(OrderedDict()), Product(),
             SplitConcat(OrderedDict(), [1]),
             WithAux(OrderedDict(), [], [])]
     attributes = {a for m in made for a in dir(m) if not a.startswith("__")}

@@ -18,7 +18,7 @@ from torch import nn
 
 import archdsl
 from archdsl import SpecErrors, ir
-from archdsl.torch_build import Concat, Product, Residual, Sum
+from archdsl.torch_build import Concat, Product, Residual, Sequence, Sum
 
 BATCH = 2  # batch norm in training mode needs more than one value per channel
 
@@ -38,7 +38,7 @@ def reference_forward(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
         for y in outs[1:]:
             out = out + y if isinstance(module, Sum) else out * y
         return out
-    if type(module) is nn.Sequential:
+    if type(module) in (nn.Sequential, Sequence):
         for item in module:
             x = reference_forward(item, x)
         return x

@@ -13,14 +13,17 @@ shared: a high load makes a row noisy).
     python tools/bench_forward.py                             # every network, batch 1 and 8
     python tools/bench_forward.py --nets resnet50 xception --repeats 5 --no-compile
     python tools/bench_forward.py --device cuda --dtype bfloat16
+    python tools/bench_forward.py --model exported   # the file `archdsl export` writes
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import statistics
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -41,8 +44,12 @@ NETWORKS = ["inception_v3", "inception_v4", "inception_resnet_v2", "resnet50", "
 DTYPES = ("float32", "bfloat16", "channels_last")
 
 
-def pair(name: str) -> tuple[str, nn.Module, nn.Module, tuple[int, ...]] | str:
-    """(reference name, ours, reference, input shape) with the same weights, or why not."""
+Pair = tuple[str, nn.Module, nn.Module, tuple[int, ...]]
+
+
+def pair(name: str, model: str = "built") -> Pair | str:
+    """(reference name, ours, reference, input shape) with the same weights, or why not.
+    ``model``: ours is the built model, or the exported file's (with the same weights)."""
     path = ROOT / "specs" / f"{name}.yaml"
     if not path.is_file():
         return f"no spec file {path.relative_to(ROOT)}"
@@ -52,7 +59,24 @@ def pair(name: str) -> tuple[str, nn.Module, nn.Module, tuple[int, ...]] | str:
     spec = archdsl.load(path, **ref.set)
     theirs = reference_model(ref.model, ref.kwargs)
     ours = port_weights(spec, theirs).model
+    if model == "exported":
+        ours = exported(spec, ours)
     return ref.model, ours, theirs, spec.input_shape
+
+
+def exported(spec: archdsl.Spec, built: nn.Module) -> nn.Module:
+    """The network of the file ``archdsl export`` writes for the spec, imported from a
+    temporary folder, with the built model's weights."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / f"{spec.name}_exported.py"
+        path.write_text(archdsl.export_source(spec), encoding="utf-8")
+        found = importlib.util.spec_from_file_location(path.stem, path)
+        assert found is not None and found.loader is not None
+        module = importlib.util.module_from_spec(found)
+        found.loader.exec_module(module)
+    network = getattr(module, module.__all__[0])()
+    network.load_state_dict(built.state_dict())
+    return network
 
 
 def prepare(model: nn.Module, device: str, dtype: str) -> nn.Module:
@@ -134,13 +158,17 @@ def main() -> None:
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     parser.add_argument("--dtype", default="float32", choices=DTYPES,
                         help="channels_last: float32 in channels-last memory format")
+    parser.add_argument("--model", default="built", choices=("built", "exported"),
+                        help="ours: the model archdsl builds, or the one its exported source "
+                        "defines")
     parser.add_argument("--no-compile", action="store_true", help="eager only (compiling takes "
                         "about a minute a model on two CPU cores)")
     args = parser.parse_args()
     if args.device == "cuda" and not torch.cuda.is_available():
         parser.error("--device cuda: CUDA is not available")
     torch.set_num_threads(args.threads)
-    print(f"archdsl / reference forward time: torch {torch.__version__}, device {args.device}, "
+    print(f"archdsl ({args.model}) / reference forward time: torch {torch.__version__}, "
+          f"device {args.device}, "
           f"dtype {args.dtype}, {torch.get_num_threads()} threads, eval, no_grad; medians of "
           f"{args.rounds} rounds x {args.repeats} interleaved runs (ratio: median of the paired "
           f"ratios; spread: lowest-highest round's ratio); same weights (ported)")
@@ -148,7 +176,7 @@ def main() -> None:
           f"{'ratio':>7}{'spread':>12} | {'compiled: ours':>14}{'ref ms':>9}{'ratio':>7}"
           f"{'spread':>12} | load1")
     for name in args.nets:
-        built = pair(name)
+        built = pair(name, args.model)
         if isinstance(built, str):
             print(f"{name:<21}skipped: {built}")
             continue

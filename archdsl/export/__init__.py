@@ -35,6 +35,7 @@ from typing import Any
 from .. import ir
 from ..errors import ErrorSink
 from ..inplace import output_is_free, sum_target
+from ..layers.activation import ACTIVATIONS, INPLACE_ACTIVATIONS
 from ..layers.base import Call, Helper, fmt_shape, same_value, torch_layer
 from ..resolve import Resolver
 from ..spec import Spec, resolve_params
@@ -161,7 +162,7 @@ class _Exporter:
             assert node.body is not None
             return Call("Residual", (
                 sub(node.body), sub(node.shortcut) if node.shortcut else None, node.scale,
-                sub(node.after) if node.after else None),
+                _first_inplace(sub(node.after)) if node.after else None),
                 {"drop_path": float(node.drop_path), "free_body": output_is_free(node.body)},
                 {"drop_path": 0.0, "free_body": False}, helpers=(RESIDUAL,))
         if isinstance(node, ir.Aux):
@@ -171,7 +172,7 @@ class _Exporter:
 
     @staticmethod
     def seq_tree(node: ir.Seq, sub: Any) -> Call:
-        codes = [sub(c) for c in node.items]
+        codes = _after_free(node.items, [sub(c) for c in node.items])
         if node.repeat:
             if all(c == codes[0] for c in codes):
                 return Call("nn.Sequential", (Loop(len(codes), codes[0]),))
@@ -228,7 +229,8 @@ class _Exporter:
             if node.shortcut and not empty:  # an empty shortcut is the identity
                 fields["shortcut"] = self.tree(node.shortcut)
             fields["scale"] = node.scale
-            after = self.tree(node.after) if node.after else None
+            # The sum is a tensor only the block holds: ``after`` starts in place on it.
+            after = _first_inplace(self.tree(node.after)) if node.after else None
             if after is not None and after != Call("nn.Identity"):
                 fields["after"] = after
             fields["drop_path"] = float(node.drop_path)
@@ -342,7 +344,8 @@ class _Exporter:
             seq = self.doc(t.fields["items"])
             seq.open = "super().__init__("
             body = [" " * 8 + layout(seq, 8, 8)]
-            return _class(cls.name, "nn.Sequential", what, init + body)
+            return _class(cls.name, "nn.Sequential", what, init + body,
+                          _seq_forward(t.fields["items"]))
         if t.kind == "base":
             args = self.doc(t.fields["call"])
             base, args.open = args.open[:-1], "super().__init__("
@@ -418,7 +421,9 @@ class _Exporter:
                 f"        return {parts['after']}"]
 
     def network_text(self, name: str) -> str:
-        trees = [Struct("network", {c.name: self.tree(c) for c in v.ir.items})
+        trees = [Struct("network", dict(zip(
+                     [c.name for c in v.ir.items],
+                     _after_free(v.ir.items, [self.tree(c) for c in v.ir.items]), strict=True)))
                  for v, _ in self.variants]
         template = merge(trees)
         assert isinstance(template, Struct)
@@ -454,7 +459,7 @@ class _Exporter:
                             f"            aux.append(self.{k}({tapped}))"]
                 continue
             init.append(self.statement(f"self.{k} = ", v))
-            forward.append(f"        x = self.{k}(x)")
+            forward += _step(k, v)
             if k in taps:
                 forward.append(f"        {k}_out = x")
         if has_aux:
@@ -462,8 +467,10 @@ class _Exporter:
                        "        if torch.jit.is_scripting():",
                        "            return x, aux",
                        "        return self._eager_outputs(x, aux)"]
-        else:
+        elif forward[-1].startswith("        x = "):
             forward[-1] = forward[-1].replace("x = ", "return ", 1)
+        else:
+            forward.append("        return x")
         text = _class(name, "nn.Module", doc, init, forward, typed=not has_aux)
         if has_aux:
             text += ("\n    @torch.jit.unused\n"
@@ -516,6 +523,67 @@ class _Exporter:
 
     def _network_trees(self) -> list[Tree]:
         return [self.tree(c) for v, _ in self.variants for c in v.ir.items]
+
+
+_INPLACE_CALLEES = frozenset(f"nn.{ACTIVATIONS[a][1]}" for a in INPLACE_ACTIVATIONS)
+
+
+def _first_inplace(t: Tree) -> Tree:
+    """The tree with its first operation in place if that is an activation that can be: the
+    exported twin of :func:`archdsl.torch_build.make_first_inplace`, for a part whose input is
+    a tensor nobody else reads."""
+    if isinstance(t, Call) and t.callee in _INPLACE_CALLEES and not t.args:
+        return Call(t.callee, (), {**t.kwargs, "inplace": True}, t.defaults, t.helpers)
+    if isinstance(t, Call) and t.callee == "nn.Sequential" and t.args:
+        first = t.args[0]
+        if isinstance(first, Struct) and first.kind == "named" and first.fields:
+            key = next(iter(first.fields))
+            first = Struct("named", {**first.fields, key: _first_inplace(first.fields[key])})
+        elif not isinstance(first, (Struct, Loop)):
+            first = _first_inplace(first)
+        return Call(t.callee, (first, *t.args[1:]), t.kwargs, t.defaults, t.helpers)
+    return t
+
+
+def _after_free(items: list[ir.Node], codes: list[Tree]) -> list[Tree]:
+    """A sequence's item trees, an activation after an item with a free output in place (as
+    :func:`archdsl.torch_build._sequence` builds it); with aux heads, which read items' outputs
+    again, nothing goes in place."""
+    if any(isinstance(item, ir.Aux) for item in items):
+        return codes
+    return [_first_inplace(code) if i and output_is_free(items[i - 1]) else code
+            for i, code in enumerate(codes)]
+
+
+def _holds_blocks(t: Tree) -> bool:
+    """Whether a part is a plain ``nn.Sequential`` of blocks (a repeat, or a nested sequence
+    holding exported classes): the forward then runs its modules in its own loop, so that each
+    block's input is freed once the block returns, as in a flat hand-written forward."""
+    if not (isinstance(t, Call) and t.callee == "nn.Sequential"):
+        return False
+    parts = [a for arg in t.args for a in (
+        arg.fields.values() if isinstance(arg, Struct) and arg.kind == "named" else [arg])]
+    return any(isinstance(a, Loop) or (isinstance(a, Call) and not a.callee.startswith("nn."))
+               for a in parts)
+
+
+def _step(name: str, t: Tree) -> list[str]:
+    """The forward's lines that run the part ``self.<name>`` on ``x``."""
+    if _holds_blocks(t):
+        return [f"        for block in self.{name}:", "            x = block(x)"]
+    return [f"        x = self.{name}(x)"]
+
+
+def _seq_forward(items: Tree) -> list[str] | None:
+    """A forward for a block class that is an ``nn.Sequential``, where an item holds blocks
+    (ResNet's stage: a first block, then ``nn.Sequential`` of the repeats); else None, and
+    ``nn.Sequential``'s own forward runs the items."""
+    named = items.args[0] if isinstance(items, Call) and len(items.args) == 1 else None
+    if not (isinstance(named, Struct) and named.kind == "named"
+            and all(attr_safe(k) for k in named.fields)
+            and any(_holds_blocks(v) for v in named.fields.values())):
+        return None
+    return [line for k, v in named.fields.items() for line in _step(k, v)] + ["        return x"]
 
 
 def _is_identity(node: ir.Node) -> bool:
