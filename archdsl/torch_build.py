@@ -60,8 +60,8 @@ def _run_owned(seq: nn.Sequential, box: list[torch.Tensor]) -> torch.Tensor:
 
 def _inline(item: nn.Module) -> bool:
     """Whether calling ``item`` is exactly running its items in turn: a plain sequence (ours or
-    a layer's ``nn.Sequential``) with no forward hooks of its own or global ones, the same test
-    ``nn.Module.__call__`` makes before it skips straight to ``forward``."""
+    a layer's ``nn.Sequential``) with no hooks of its own nor global ones: the test
+    ``nn.Module.__call__`` makes before it goes straight to ``forward``."""
     return (
         (type(item) is Sequence or type(item) is nn.Sequential)
         and "forward" not in item.__dict__
