@@ -61,12 +61,16 @@ def _run_owned(seq: nn.Sequential, box: list[torch.Tensor]) -> torch.Tensor:
     return x
 
 
+# The containers whose forward is only "each item on the previous one's output".
+_PLAIN_SEQUENCES = (Sequence, nn.Sequential)
+
+
 def _inline(item: nn.Module) -> bool:
     """Whether calling ``item`` is exactly running its items in turn: a plain sequence (ours or
     a layer's ``nn.Sequential``) with no hooks of its own nor global ones: the test
     ``nn.Module.__call__`` makes before it goes straight to ``forward``."""
     return (
-        (type(item) is Sequence or type(item) is nn.Sequential)
+        type(item) in _PLAIN_SEQUENCES
         and "forward" not in item.__dict__
         and not (item._forward_hooks or item._forward_pre_hooks or item._backward_hooks
                  or item._backward_pre_hooks or _module._global_forward_hooks
@@ -214,7 +218,7 @@ def make_first_inplace(module: nn.Module) -> None:
     """
     if isinstance(module, _INPLACE_CAPABLE):
         module.inplace = True
-    elif type(module) in (Sequence, nn.Sequential) and len(module) > 0:
+    elif type(module) in _PLAIN_SEQUENCES and len(module) > 0:
         make_first_inplace(module[0])  # not in a merge: its branches share their input
 
 

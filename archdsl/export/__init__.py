@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import keyword
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from .. import ir
@@ -533,7 +533,7 @@ def _first_inplace(t: Tree) -> Tree:
     exported twin of :func:`archdsl.torch_build.make_first_inplace`, for a part whose input is
     a tensor nobody else reads."""
     if isinstance(t, Call) and t.callee in _INPLACE_CALLEES and not t.args:
-        return Call(t.callee, (), {**t.kwargs, "inplace": True}, t.defaults, t.helpers)
+        return replace(t, kwargs={**t.kwargs, "inplace": True})
     if isinstance(t, Call) and t.callee == "nn.Sequential" and t.args:
         first = t.args[0]
         if isinstance(first, Struct) and first.kind == "named" and first.fields:
@@ -541,7 +541,7 @@ def _first_inplace(t: Tree) -> Tree:
             first = Struct("named", {**first.fields, key: _first_inplace(first.fields[key])})
         elif not isinstance(first, (Struct, Loop)):
             first = _first_inplace(first)
-        return Call(t.callee, (first, *t.args[1:]), t.kwargs, t.defaults, t.helpers)
+        return replace(t, args=(first, *t.args[1:]))
     return t
 
 
